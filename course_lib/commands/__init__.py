@@ -1,0 +1,1 @@
+"""One module per `llm-course` subcommand; see course_lib.cli for the contract."""

@@ -1,0 +1,85 @@
+"""Loading and timing the real model with llama-cpp-python.
+
+Derived in notebook 04. Every notebook that runs the model loads it through
+`load_model`, so the defaults (small context, quiet logs, the right chat
+format for the default model) live in one place.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from course_lib.errors import CourseError, require_positive
+from course_lib.hardware import usable_cores
+from course_lib.models import is_default_model, model_path
+
+# The default Gemma GGUF carries no chat template; llama-cpp-python's built-in
+# "gemma" format writes Gemma's <start_of_turn>user ... <end_of_turn> turns.
+DEFAULT_CHAT_FORMAT = "gemma"
+
+
+def load_model(path: str | os.PathLike | None = None, *, n_ctx: int = 2048, n_threads: int | None = None,
+               n_batch: int = 512, chat_format: str | None = None, verbose: bool = False, **kwargs):
+    """A `llama_cpp.Llama` on the model in use, with the course's defaults."""
+    require_positive("n_ctx", n_ctx)
+    require_positive("n_batch", n_batch)
+    from llama_cpp import Llama
+
+    file = model_path(path)
+    if chat_format is None and is_default_model(file):
+        chat_format = DEFAULT_CHAT_FORMAT
+    try:
+        return Llama(model_path=str(file), n_ctx=n_ctx, n_threads=n_threads or usable_cores(), n_batch=n_batch,
+                     chat_format=chat_format, verbose=verbose, **kwargs)
+    except ValueError as exc:  # llama-cpp-python's way of saying the file did not load
+        raise CourseError(f"llama.cpp could not load {file}: {exc}") from None
+
+
+@dataclass
+class SpeedResult:
+    prompt_tokens: int
+    generated_tokens: int
+    prompt_seconds: float
+    generation_seconds: float
+
+    @property
+    def prompt_tok_s(self) -> float:
+        return self.prompt_tokens / self.prompt_seconds
+
+    @property
+    def generation_tok_s(self) -> float:
+        return self.generated_tokens / self.generation_seconds
+
+
+def measure_speed(llm, prompt_tokens: int = 256, generated_tokens: int = 64) -> SpeedResult:
+    """Prompt processing and generation speed, measured separately, like llama-bench's pp and tg.
+
+    Prompt processing evaluates `prompt_tokens` tokens in batches (compute
+    bound); generation then decodes `generated_tokens` one at a time (memory
+    bandwidth bound). Greedy decoding of a fixed token so the run is repeatable.
+    """
+    require_positive("prompt_tokens", prompt_tokens)
+    require_positive("generated_tokens", generated_tokens)
+    if prompt_tokens + generated_tokens > llm.n_ctx():
+        raise CourseError(f"prompt_tokens + generated_tokens ({prompt_tokens + generated_tokens}) exceed n_ctx ({llm.n_ctx()})")
+    seed_text = "The quick brown fox jumps over the lazy dog. "
+    tokens = llm.tokenize(seed_text.encode(), add_bos=True)
+    tokens = (tokens + llm.tokenize(seed_text.encode(), add_bos=False) * prompt_tokens)[:prompt_tokens]
+    llm.reset()
+    start = time.perf_counter()
+    llm.eval(tokens)
+    prompt_seconds = time.perf_counter() - start
+    next_token = tokens[-1]
+    start = time.perf_counter()
+    for _ in range(generated_tokens):
+        llm.eval([next_token])
+    generation_seconds = time.perf_counter() - start
+    llm.reset()
+    return SpeedResult(prompt_tokens, generated_tokens, prompt_seconds, generation_seconds)
+
+
+def model_file_bytes(path: str | os.PathLike | None = None) -> int:
+    return Path(model_path(path)).stat().st_size
