@@ -58,7 +58,13 @@ def problems() -> list[str]:
 
 
 def setup_check(model: bool = True) -> dict:
-    """Print versions, hardware and the model in use; return them as a dict for assertions."""
+    """Print versions, hardware and the model in use; return them as a dict for assertions.
+
+    Also applies the course's figure style, so every notebook's charts look alike.
+    """
+    from course_lib.plotting import use_course_style
+
+    use_course_style()
     info = machine_info()
     versions = package_versions()
     print(f"Python {info.python} on {info.system} ({info.machine})")
