@@ -59,7 +59,7 @@ def lab(extra: list[str]) -> None:
 
 def test(extra: list[str]) -> None:
     install()
-    cmd = [PY, "-m", "pytest", "--nbval", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
+    cmd = [PY, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
            "--nbval-cell-timeout=300", "-p", "no:cacheprovider", "-ra", "tests", "notebooks", "solutions", *extra]
     say("running the test suite: " + " ".join(map(str, cmd[1:])))
     os.chdir(ROOT)
