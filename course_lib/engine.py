@@ -7,6 +7,8 @@ format for the default model) live in one place.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import time
 from dataclasses import dataclass
@@ -31,9 +33,16 @@ def load_model(path: str | os.PathLike | None = None, *, n_ctx: int = 2048, n_th
     file = model_path(path)
     if chat_format is None and is_default_model(file):
         chat_format = DEFAULT_CHAT_FORMAT
+    # llama.cpp prints a few untagged lines (e.g. "using full-size SWA cache") even
+    # with verbose=False; llama-cpp-python forwards them to sys.stderr, so a quiet
+    # load swallows that stream too.
+    quiet = contextlib.nullcontext() if verbose else contextlib.redirect_stderr(io.StringIO())
     try:
-        return Llama(model_path=str(file), n_ctx=n_ctx, n_threads=n_threads or usable_cores(), n_batch=n_batch,
-                     chat_format=chat_format, verbose=verbose, **kwargs)
+        with quiet:
+            threads = n_threads or usable_cores()
+            kwargs.setdefault("n_threads_batch", threads)  # prompt processing threads; llama-cpp-python's default ignores n_threads
+            return Llama(model_path=str(file), n_ctx=n_ctx, n_threads=threads, n_batch=n_batch,
+                         chat_format=chat_format, verbose=verbose, **kwargs)
     except ValueError as exc:  # llama-cpp-python's way of saying the file did not load
         raise CourseError(f"llama.cpp could not load {file}: {exc}") from None
 
@@ -83,3 +92,21 @@ def measure_speed(llm, prompt_tokens: int = 256, generated_tokens: int = 64) -> 
 
 def model_file_bytes(path: str | os.PathLike | None = None) -> int:
     return Path(model_path(path)).stat().st_size
+
+
+def next_token_logits(llm, prompt: str):
+    """The model's raw scores for the token after `prompt` (one float per vocabulary entry).
+
+    Read straight from llama.cpp's output buffer, so it works without
+    `logits_all=True` (which would keep n_ctx × vocabulary floats around).
+    """
+    import numpy as np
+    import llama_cpp
+
+    tokens = llm.tokenize(prompt.encode(), add_bos=True)
+    if len(tokens) > llm.n_ctx():
+        raise CourseError(f"the prompt has {len(tokens)} tokens, more than n_ctx ({llm.n_ctx()})")
+    llm.reset()
+    llm.eval(tokens)
+    pointer = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+    return np.ctypeslib.as_array(pointer, shape=(llm.n_vocab(),)).copy()
