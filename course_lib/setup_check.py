@@ -25,12 +25,16 @@ REQUIRED = {
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
+    import re
+
     parts = []
     for piece in text.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
+        leading = re.match(r"\d+", piece)  # "6rc1" -> 6: a pre-release tag is not part of the number
+        if not leading:
             break
-        parts.append(int(digits))
+        parts.append(int(leading.group()))
+        if leading.end() < len(piece):
+            break
     return tuple(parts)
 
 
