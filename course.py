@@ -59,6 +59,10 @@ def lab(extra: list[str]) -> None:
 
 def test(extra: list[str]) -> None:
     install()
+    # The browser tests drive Debian's Chromium: install it when missing (as root with apt-get). Never fatal
+    # here: without it those tests skip with the reason, or fail loudly under CI=true.
+    if os.name != "nt":
+        subprocess.call(["bash", str(ROOT / "tools" / "ensure_chromium.sh")])
     cmd = [PY, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
            "--nbval-cell-timeout=300", "-p", "no:cacheprovider", "-ra", "tests", "notebooks", "solutions", *extra]
     say("running the test suite: " + " ".join(map(str, cmd[1:])))
