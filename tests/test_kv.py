@@ -96,3 +96,95 @@ def test_bad_inputs():
 def test_load_arch_accepts_paths(gemma_path):
     assert load_arch(str(gemma_path)).n_layers == 18
     assert load_arch(str(DATA / "llama-2-7b_config.json")).n_kv_heads == 32
+
+
+# ------------------------------------------------------ against the engine (real Gemma 3 270M)
+
+from course_lib.kv_measure import load_memory_in_fresh_process, measure_kv_allocation, parse_kv_log  # noqa: E402
+
+ENGINE_SETTINGS = [
+    # (n_ctx asked, type_k, type_v, swa_full)
+    (1000, "f16", None, None),  # padded to 1024 by llama.cpp
+    (2048, "f16", None, None),
+    (4096, "f16", None, None),
+    (2048, "f16", None, False),  # reduced SWA cache: window + micro-batch
+    (4096, "f16", None, False),
+    (2048, "q8_0", None, None),  # quantized K and V (flash attention on)
+    (2048, "q4_0", None, None),
+    (4096, "q8_0", "q4_0", False),
+    (2048, "q8_0", "f16", None),  # quantized K alone works without flash attention
+]
+
+
+@pytest.fixture(scope="module")
+def gemma_arch(gemma_path):
+    return arch_from_gguf(gemma_path)
+
+
+@pytest.mark.parametrize("n_ctx, type_k, type_v, swa_full", ENGINE_SETTINGS)
+def test_prediction_equals_llama_cpp_allocation(gemma_path, gemma_arch, n_ctx, type_k, type_v, swa_full):
+    engine = measure_kv_allocation(gemma_path, n_ctx=n_ctx, type_k=type_k, type_v=type_v, swa_full=swa_full)
+    assert engine.n_ctx == llama_cpp_n_ctx(n_ctx)
+    predicted = kv_caches(gemma_arch, engine.n_ctx, type_k=type_k, type_v=type_v, swa_full=swa_full)
+    assert [c.kind for c in engine.caches] == [c.kind for c in predicted] == ["full", "swa"]
+    assert engine.swa_full == (swa_full is not False)  # the engine's own "using full-size SWA cache" line
+    for got, want in zip(engine.caches, predicted):
+        assert (got.cells, got.layers) == (want.cells, want.layers)
+        assert (got.k_type, got.v_type) == (type_k, type_v or type_k)
+        # llama.cpp prints MiB with two decimals: the prediction must round to what it printed.
+        assert abs(want.total_bytes / 2**20 - got.size_mib) <= 0.005 + 1e-9
+        assert abs(want.total_bytes - got.size_bytes) / got.size_bytes < 0.01
+    total = kv_cache_bytes(gemma_arch, engine.n_ctx, type_k=type_k, type_v=type_v, swa_full=swa_full)
+    assert abs(total - engine.total_bytes) / engine.total_bytes < 0.01
+
+
+def test_quantized_v_cache_needs_flash_attention(gemma_path):
+    from course_lib.engine import load_model
+
+    # The engine itself refuses (the course's pre-check is tested separately below).
+    with pytest.raises(CourseError, match="could not load"):
+        load_model(gemma_path, n_ctx=256, type_k=8, type_v=8, flash_attn=False)
+    with pytest.raises(CourseError, match="flash attention"):
+        measure_kv_allocation(gemma_path, n_ctx=256, type_v="q8_0", flash_attn=False)
+
+
+def test_log_parser_on_a_plain_cache_line():
+    line = ("llama_kv_cache: size = 4096.00 MiB ( 32768 cells,  32 layers,  1/1 seqs), "
+            "K (f16): 2048.00 MiB, V (f16): 2048.00 MiB\n")
+    [c] = parse_kv_log(line)
+    assert (c.kind, c.cells, c.layers, c.size_mib, c.k_type) == ("full", 32768, 32, 4096.0, "f16")
+
+
+def test_process_memory_grows_like_the_prediction(gemma_path, gemma_arch):
+    small = load_memory_in_fresh_process(gemma_path, n_ctx=1024)
+    large = load_memory_in_fresh_process(gemma_path, n_ctx=16384)
+    grown = (large["rss_after"] - large["rss_before"]) - (small["rss_after"] - small["rss_before"])
+    predicted = kv_cache_bytes(gemma_arch, 16384) - kv_cache_bytes(gemma_arch, 1024)
+    # llama.cpp zeroes the whole cache at load, so resident memory grows by the cache size
+    # (plus small context-dependent buffers).
+    assert 0.95 * predicted < grown < 1.10 * predicted
+
+
+# ------------------------------------------------------ llm-course kv
+
+def test_cli_json_matches_the_library(capsys, gemma_path, gemma_arch):
+    import json
+
+    from course_lib.cli import main
+
+    assert main(["kv", str(gemma_path), "--ctx", "4096", "--kv-type", "q8_0", "--concurrency", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kv_bytes_per_token"] == kv_bytes_per_token(gemma_arch, "q8_0") == 3 * 2 * 256 // 32 * 34
+    assert out["kv_cache_bytes"] == kv_cache_bytes(gemma_arch, 4096, n_seq=2, type_k="q8_0")
+    assert main(["kv", str(DATA / "llama-2-7b_config.json"), "--ctx", "32768"]) == 0
+    assert "16.00 GiB" in capsys.readouterr().out  # 512 KiB per token x 32768 tokens
+
+
+def test_cli_errors_are_one_line(capsys):
+    from course_lib.cli import main
+
+    assert main(["kv", str(DATA / "llama-2-7b_config.json"), "--ctx", "-5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "n_ctx" in err and len(err.splitlines()) == 1
+    assert main(["kv", "/nonexistent/config.json", "--ctx", "5"]) == 2
+    assert "not found" in capsys.readouterr().err
