@@ -205,3 +205,10 @@ def load_arch(model) -> ModelArch:
         raise CourseError(f"{text!r} is not a .gguf or config .json path, and the model catalogue "
                           "is not available") from None
     return get_model(text)
+
+
+def kv_widget(models=None, devices=None, headroom: float = 0.10):
+    """The KV-cache explorer (see `course_lib.kv_widgets`); ipywidgets is imported only when asked for."""
+    from course_lib.kv_widgets import kv_widget as build
+
+    return build(models, devices, headroom)

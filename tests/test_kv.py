@@ -188,3 +188,28 @@ def test_cli_errors_are_one_line(capsys):
     assert "n_ctx" in err and len(err.splitlines()) == 1
     assert main(["kv", "/nonexistent/config.json", "--ctx", "5"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_largest_fit_is_the_boundary():
+    from course_lib.kv_widgets import largest_fit
+
+    l3 = arch("llama-3.1-8b")
+    budget = 10 * 2**30
+    best_ctx, best_seq = largest_fit(l3, budget, 2 * 2**30, n_ctx=8192, n_seq=1, kv_type="f16", swa_full=None)
+    assert best_ctx == 8 * 2**30 // 131072 == 65536
+    assert best_seq == 8 * 2**30 // kv_cache_bytes(l3, 8192) == 8
+
+
+def test_kv_widget_builds_and_reacts():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_lib.kv import kv_widget
+
+    w = kv_widget({"Llama 3.1 8B": arch("llama-3.1-8b")}, {"a 24 GB card": 24 * 10**9})
+    controls = {c.description: c for c in w.children if getattr(c, "description", "")}
+    verdict = next(c for c in w.children if "llm-course-verdict" in c._dom_classes)
+    controls["Context (tokens):"].value = 32768
+    assert "4.00 GiB" in verdict.value
+    controls["KV cache type:"].value = "q8_0"
+    assert "2.12 GiB" in verdict.value  # 8.5 bits instead of 16
