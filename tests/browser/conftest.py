@@ -99,15 +99,15 @@ def tail(path: Path, lines: int = 30) -> str:
 
 
 def stop_process(proc: subprocess.Popen) -> None:
-    """Stop a server we started, by its pid; its kernels are in its process group (new session)."""
+    """Stop a server we started, by its pid (a Jupyter server shuts its kernels down on SIGTERM)."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)  # jupyter_server shuts its kernels down on SIGTERM
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             pass
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # anything left in the group we created (orphaned kernels)
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the process group we created
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait(timeout=10)

@@ -1,0 +1,93 @@
+"""`llm-course app`: the calculators as a standalone page, started as a user would and used in Chromium."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import selectors
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from lab_helpers import Calculator, error_outputs, unlabelled_controls
+from playwright.sync_api import expect
+
+from conftest import stop_process
+
+LLM_COURSE = Path(sys.executable).with_name("llm-course")
+
+
+@pytest.fixture(scope="module")
+def app_url(browser):
+    """Start `llm-course app --port 0` and return the URL it prints; stopped by its pid afterwards."""
+    proc = subprocess.Popen([str(LLM_COURSE), "app", "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        printed, deadline = [], time.monotonic() + 90
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline and not any("http://" in line for line in printed):
+                if proc.poll() is not None:
+                    printed += proc.stdout.readlines()
+                    pytest.fail(f"llm-course app exited with {proc.returncode}: {''.join(printed)}")
+                if sel.select(timeout=1):
+                    printed.append(proc.stdout.readline())
+        found = re.search(r"http://\S+", "".join(printed))
+        assert found, f"llm-course app printed no URL within 90 s: {''.join(printed)!r}"
+        yield found.group(0)
+    finally:
+        stop_process(proc)
+
+
+def test_app_prints_a_loopback_url_with_a_token(app_url):
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{16,}", app_url), app_url
+    # Without the token the page is not served: Voilà sends the visitor to its login form.
+    host, port = re.match(r"http://([\d.]+):(\d+)/", app_url).groups()
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request("GET", "/")
+    response = connection.getresponse()
+    assert response.status == 302 and "/login" in response.getheader("Location", ""), (
+        f"without the token the page answered {response.status} {response.getheader('Location')}")
+    connection.close()
+
+
+def test_app_cost_calculator(app_url, page, screenshots):
+    page.goto(app_url)
+    calc = Calculator(page, "Requests per day", verdict_fallback="Break-even")
+    expect(calc.figure).to_be_visible(timeout=90_000)  # Voilà runs the notebook, then shows the page
+    assert page.locator(".jp-CodeCell .jp-InputArea, .cm-editor").count() == 0, "the app shows code cells"
+    assert "break_even_widget" not in page.locator("body").inner_text(), "the app shows code"
+    assert not error_outputs(page), error_outputs(page)
+    assert not unlabelled_controls(page.locator("body")), unlabelled_controls(page.locator("body"))
+
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    calc.choose_next("API model")
+    calc.wait_changed(verdict, figure, "choosing another API model")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    calc.press_slider("Requests per day", "ArrowRight", 5)
+    calc.wait_changed(verdict, figure, "moving the requests-per-day slider")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    calc.choose_next("Self-hosted setup")
+    calc.wait_changed(verdict, figure, "choosing another self-hosted setup")
+
+    calc.check_figure_fits_and_is_opaque()
+    calc.screenshot(screenshots / "app_cost_break_even.png")
+    page.screenshot(path=str(screenshots / "app_full_page.png"), full_page=True)
+    assert not error_outputs(page), error_outputs(page)
+
+
+def test_app_refuses_a_busy_or_invalid_port():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([str(LLM_COURSE), "app", "--port", str(port)], capture_output=True, text=True,
+                                timeout=60)
+    assert result.returncode == 2, result
+    assert result.stderr.count("\n") == 1 and f"port {port}" in result.stderr and "in use" in result.stderr, result.stderr
+    result = subprocess.run([str(LLM_COURSE), "app", "--port", "70000"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "65535" in result.stderr, result.stderr
