@@ -203,15 +203,14 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture()
-def page(request, browser):
+def page(request, browser, screenshots):
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
     context.set_default_timeout(30_000)
     page = context.new_page()
     yield page
     if getattr(request.node, "browser_call_failed", False):  # what the page showed when the test failed
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         try:
-            page.screenshot(path=str(SCREENSHOTS / f"FAILED_{request.node.name}.png"), full_page=True)
+            page.screenshot(path=str(screenshots / f"FAILED_{request.node.name}.png"), full_page=True)
         except Exception as exc:  # the page may be gone; the test's own error matters more
             print(f"no failure screenshot: {exc}")
     context.close()
@@ -229,5 +228,7 @@ def lab_page(lab, page):
 
 @pytest.fixture(scope="session")
 def screenshots():
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    """test-artifacts/screenshots/, emptied once per session so it shows this run only."""
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
     return SCREENSHOTS

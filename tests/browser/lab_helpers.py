@@ -38,9 +38,10 @@ def unlabelled_controls(root: Locator) -> list[str]:
     """The HTML of every slider/dropdown/... under `root` without a visible, non-empty description."""
     missing = []
     for control in root.locator(CONTROLS).all():
-        label = control.locator("label.widget-label")
-        text = label.first.inner_text().strip() if label.count() else ""
-        if not text or not label.first.is_visible():
+        # A checkbox shows its description beside the box (`.widget-label-basic`), the others before it.
+        labels = control.locator("label.widget-label, .widget-label-basic")
+        texts = [label.inner_text().strip() for label in labels.all() if label.is_visible()]
+        if not any(texts):
             missing.append(control.evaluate("e => e.outerHTML.slice(0, 200)"))
     return missing
 
@@ -142,6 +143,13 @@ class Calculator:
         expect(select).not_to_have_value(before)
         return select.evaluate("s => s.options[s.selectedIndex].text")
 
+    def type_into(self, description: str, text: str) -> None:
+        """Replace a text/number box's content and press Enter, as a person types a value."""
+        box = self.root.locator(".widget-text").filter(
+            has=self.page.locator("label.widget-label", has_text=description)).locator("input")
+        box.fill(text)
+        box.press("Enter")
+
     def press_slider(self, description: str, key: str = "ArrowRight", times: int = 5) -> str:
         """Move a slider with the keyboard as a person would; return the new readout."""
         readout = self.slider_readout(description)
@@ -154,19 +162,29 @@ class Calculator:
         return readout.inner_text()
 
     def wait_changed(self, verdict_before: str, figure_before: str, what: str, timeout: float = 30) -> None:
-        """Wait until both the verdict text and the chart differ from before, or fail naming which did not."""
+        """Wait until the verdict text and the chart both differ from before and have settled.
+
+        One action can queue several redraws (each arrow-key step is a change), so "changed"
+        alone could catch the first of them; settled means unchanged over a second.
+        """
         deadline = time.monotonic() + timeout
+        last, steady_since = None, None
         while time.monotonic() < deadline:
-            verdict_now, figure_now = self.verdict_text(), self.figure_src()
-            if verdict_now != verdict_before and figure_now != figure_before:
-                return
+            now = (self.verdict_text(), self.figure_src())
+            changed = now[0] != verdict_before and now[1] != figure_before
+            if changed and now == last:
+                if time.monotonic() - steady_since >= 1.0:
+                    return
+            else:
+                last, steady_since = now, time.monotonic()
             self.page.wait_for_timeout(200)
-        stale = [name for name, same in (("verdict", verdict_now == verdict_before),
-                                         ("chart", figure_now == figure_before)) if same]
-        raise AssertionError(f"after {what}, the {' and the '.join(stale)} did not change (verdict: {verdict_now!r})")
+        stale = [name for name, same in (("verdict", now[0] == verdict_before), ("chart", now[1] == figure_before)) if same]
+        raise AssertionError(f"after {what}, the {' and the '.join(stale) or 'page'} did not "
+                             f"{'change' if stale else 'settle'} within {timeout:.0f} s (verdict: {now[0]!r})")
 
     def check_figure_fits_and_is_opaque(self, light_threshold: float = 200) -> None:
         """The figure fits a laptop-wide window and has an opaque light background (readable in any theme)."""
+        expect(self.figure).to_be_visible()
         box = self.figure.bounding_box()
         viewport = self.page.viewport_size
         assert box and box["width"] > 100, f"the chart is missing or tiny: {box}"

@@ -11,10 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from calculator_checks import check_cost, check_kv
 from lab_helpers import Calculator, error_outputs, unlabelled_controls
 from playwright.sync_api import expect
 
-from conftest import stop_process
+from conftest import VIEWPORT, stop_process
 
 LLM_COURSE = Path(sys.executable).with_name("llm-course")
 
@@ -53,29 +54,43 @@ def test_app_prints_a_loopback_url_with_a_token(app_url):
     connection.close()
 
 
-def test_app_cost_calculator(app_url, page, screenshots):
+APP_CALCULATORS = [
+    ("Requests per day", check_cost, "app_cost_break_even.png"),
+    ("Context (tokens)", check_kv, "app_kv_explorer.png"),
+]
+
+
+@pytest.fixture(scope="module")
+def app_page(app_url, browser, screenshots):
+    """One visit to the app for all its calculators (each visit runs the notebook in a new kernel)."""
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
     page.goto(app_url)
-    calc = Calculator(page, "Requests per day", verdict_fallback="Break-even")
-    expect(calc.figure).to_be_visible(timeout=90_000)  # Voilà runs the notebook, then shows the page
+    yield page
+    context.close()
+
+
+def test_app_page_has_no_code_and_no_errors(app_page, screenshots):
+    page = app_page
+    for control, _, _ in APP_CALCULATORS:  # Voilà runs the notebook, then shows the page
+        expect(Calculator(page, control).figure).to_be_visible(timeout=120_000)
     assert page.locator(".jp-CodeCell .jp-InputArea, .cm-editor").count() == 0, "the app shows code cells"
-    assert "break_even_widget" not in page.locator("body").inner_text(), "the app shows code"
+    text = page.locator("body").inner_text()
+    assert "from course_lib" not in text and "_widget(" not in text, "the app shows code"
     assert not error_outputs(page), error_outputs(page)
     assert not unlabelled_controls(page.locator("body")), unlabelled_controls(page.locator("body"))
-
-    verdict, figure = calc.verdict_text(), calc.figure_src()
-    calc.choose_next("API model")
-    calc.wait_changed(verdict, figure, "choosing another API model")
-    verdict, figure = calc.verdict_text(), calc.figure_src()
-    calc.press_slider("Requests per day", "ArrowRight", 5)
-    calc.wait_changed(verdict, figure, "moving the requests-per-day slider")
-    verdict, figure = calc.verdict_text(), calc.figure_src()
-    calc.choose_next("Self-hosted setup")
-    calc.wait_changed(verdict, figure, "choosing another self-hosted setup")
-
-    calc.check_figure_fits_and_is_opaque()
-    calc.screenshot(screenshots / "app_cost_break_even.png")
     page.screenshot(path=str(screenshots / "app_full_page.png"), full_page=True)
-    assert not error_outputs(page), error_outputs(page)
+
+
+@pytest.mark.parametrize("control, check, screenshot", APP_CALCULATORS, ids=[c[1].__name__[6:] for c in APP_CALCULATORS])
+def test_app_calculator(app_page, screenshots, control, check, screenshot):
+    calc = Calculator(app_page, control, verdict_fallback="Break-even")
+    expect(calc.figure).to_be_visible(timeout=120_000)
+    check(calc)
+    calc.check_figure_fits_and_is_opaque()
+    calc.screenshot(screenshots / screenshot)
+    assert not error_outputs(app_page), error_outputs(app_page)
 
 
 def test_app_refuses_a_busy_or_invalid_port():

@@ -10,60 +10,36 @@ goes to test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import re
-
 import nbformat
 import pytest
-from lab_helpers import Calculator, assert_figure_readable, unlabelled_controls
+from calculator_checks import check_cost
+from lab_helpers import Calculator, assert_figure_readable
 from playwright.sync_api import expect
 
-from conftest import ROOT
+
+# (notebook, a control that identifies its calculator, the check, the screenshot's file name)
+CALCULATORS = [
+    ("00_start_here.ipynb", "Requests per day", check_cost, "nb00_cost_break_even.png"),
+]
 
 
-def dollars(verdict: str, label: str) -> float:
-    """The dollar amount after `label:` in a verdict, e.g. 'API: $1,650/month' -> 1650.0."""
-    match = re.search(rf"{label}:\s*\$([\d,.]+)", verdict)
-    assert match, f"no '{label}: $...' in the verdict {verdict!r}"
-    return float(match.group(1).replace(",", ""))
-
-
-def test_cost_calculator_in_notebook_00(lab_page, screenshots):
-    page = lab_page.open("notebooks/00_start_here.ipynb")
+@pytest.mark.parametrize("notebook, control, check, screenshot", CALCULATORS, ids=[c[0][:2] + "-" + c[2].__name__[6:]
+                                                                                   for c in CALCULATORS])
+def test_calculator_in_notebook(lab_page, screenshots, notebook, control, check, screenshot):
+    page = lab_page.open(f"notebooks/{notebook}")
     lab_page.run_all()
-    lab_page.assert_clean()
+    lab_page.assert_clean()  # every cell ran, no traceback, every widget rendered
 
-    calc = Calculator(page, "Requests per day", verdict_fallback="Break-even")
-    assert not unlabelled_controls(calc.root), unlabelled_controls(calc.root)
-    verdict, figure = calc.verdict_text(), calc.figure_src()
-    api, own = dollars(verdict, "API"), dollars(verdict, "Self-hosted")
-
-    chosen = calc.choose_next("API model")
-    calc.wait_changed(verdict, figure, f"choosing the API model {chosen!r}")
-    verdict, figure = calc.verdict_text(), calc.figure_src()
-    assert dollars(verdict, "API") > api, f"{chosen} is dearer than the first API, but the bill did not grow: {verdict}"
-    assert dollars(verdict, "Self-hosted") == own, "changing the API must not change the self-hosted bill"
-    api = dollars(verdict, "API")
-
-    requests_before = int(calc.slider_readout("Requests per day").inner_text().replace(",", ""))
-    requests_after = int(calc.press_slider("Requests per day", "ArrowRight", 5).replace(",", ""))
-    assert requests_after > requests_before
-    calc.wait_changed(verdict, figure, "moving the requests-per-day slider")
-    verdict, figure = calc.verdict_text(), calc.figure_src()
-    # The API bill is proportional to traffic (the dollar figures are rounded to whole dollars).
-    assert dollars(verdict, "API") == pytest.approx(api * requests_after / requests_before, abs=1)
-
-    chosen = calc.choose_next("Self-hosted setup")
-    calc.wait_changed(verdict, figure, f"choosing the self-hosted setup {chosen!r}")
-    assert dollars(calc.verdict_text(), "Self-hosted") != own
-
+    calc = Calculator(page, control, verdict_fallback="Break-even")
+    check(calc)
     calc.check_figure_fits_and_is_opaque()
-    calc.screenshot(screenshots / "nb00_cost_break_even.png")
+    calc.screenshot(screenshots / screenshot)
     lab_page.assert_clean()  # operating the calculator raised nothing either
 
 
-def notebooks_with_figures() -> list[str]:
+def notebooks_with_figures(folder) -> list[str]:
     found = []
-    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         if any("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
                for out in cell.get("outputs", [])):
@@ -86,7 +62,7 @@ def test_dark_theme_keeps_figures_readable(lab, lab_page, screenshots):
     calc.screenshot(screenshots / "dark_theme_cost_break_even.png")
 
     unreadable = []
-    for name in notebooks_with_figures():  # the committed figures, as a learner first sees them
+    for name in notebooks_with_figures(lab.root / "notebooks"):  # the committed figures, as a learner first sees them
         lab_page.open(f"notebooks/{name}")
         images = page.locator(".jp-OutputArea-output img")
         expect(images.first).to_be_visible()

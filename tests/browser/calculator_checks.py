@@ -1,0 +1,85 @@
+"""What each calculator must do when a person operates it; shared by the notebook and the app tests.
+
+Each check takes a `Calculator` whose cells have run, operates its controls
+(dropdowns, sliders moved with the keyboard, typed values) and asserts that the
+verdict text and the chart change the way the arithmetic says they must.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from lab_helpers import Calculator, unlabelled_controls
+
+
+def number_after(text: str, label: str, unit: str = "") -> float:
+    """The number after `label` in a verdict, e.g. ('API: $1,650/month', 'API: $') -> 1650.0."""
+    match = re.search(re.escape(label) + r"\s*([\d,]+(?:\.\d+)?)\s*" + re.escape(unit), text)
+    assert match, f"no '{label} <number>{unit}' in the verdict {text!r}"
+    return float(match.group(1).replace(",", ""))
+
+
+def readout_int(calc: Calculator, slider: str) -> int:
+    return int(calc.slider_readout(slider).inner_text().replace(",", ""))
+
+
+def check_labels(calc: Calculator) -> None:
+    missing = unlabelled_controls(calc.root)
+    assert not missing, f"controls without a visible label: {missing}"
+
+
+def check_cost(calc: Calculator) -> None:
+    """Cost break-even (notebook 00, the app): API bill follows the API and the traffic; own bill the setup."""
+    check_labels(calc)
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    api, own = number_after(verdict, "API: $"), number_after(verdict, "Self-hosted: $")
+
+    chosen = calc.choose_next("API model")
+    calc.wait_changed(verdict, figure, f"choosing the API model {chosen!r}")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert number_after(verdict, "API: $") > api, f"{chosen} is dearer than the first API, yet: {verdict}"
+    assert number_after(verdict, "Self-hosted: $") == own, "changing the API must not change the self-hosted bill"
+    api = number_after(verdict, "API: $")
+
+    before = readout_int(calc, "Requests per day")
+    after = int(calc.press_slider("Requests per day", "ArrowRight", 5).replace(",", ""))
+    assert after > before
+    calc.wait_changed(verdict, figure, "moving the requests-per-day slider")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    # The API bill is proportional to traffic (the verdict rounds to whole dollars).
+    assert number_after(verdict, "API: $") == pytest.approx(api * after / before, abs=1)
+
+    chosen = calc.choose_next("Self-hosted setup")
+    calc.wait_changed(verdict, figure, f"choosing the self-hosted setup {chosen!r}")
+    assert number_after(calc.verdict_text(), "Self-hosted: $") != own
+
+
+def check_kv(calc: Calculator) -> None:
+    """KV-cache explorer (notebook 03, the app): the cache grows with context, shrinks with a quantized type."""
+    check_labels(calc)
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    kv = number_after(verdict, "KV cache:", "GiB")
+
+    before = readout_int(calc, "Context")
+    after = int(calc.press_slider("Context", "ArrowRight", 4).replace(",", ""))
+    assert after > before
+    calc.wait_changed(verdict, figure, "moving the context slider")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert number_after(verdict, "KV cache:", "GiB") > kv, f"more context, yet no bigger cache: {verdict}"
+    kv = number_after(verdict, "KV cache:", "GiB")
+
+    chosen = calc.choose_next("KV cache type")
+    calc.wait_changed(verdict, figure, f"choosing the cache type {chosen!r}")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert number_after(verdict, "KV cache:", "GiB") < kv, f"a {chosen} cache is smaller than f16, yet: {verdict}"
+
+    model_options = calc.dropdown("Model").locator("option").count()
+    if model_options > 1:
+        chosen = calc.choose_next("Model")
+        calc.wait_changed(verdict, figure, f"choosing the model {chosen!r}")
+        verdict, figure = calc.verdict_text(), calc.figure_src()
+
+    calc.type_into("Memory (GB)", "0.01")  # far too little for any model: the verdict must say so
+    calc.wait_changed(verdict, figure, "typing a 0.01 GB memory budget")
+    assert "does not fit" in calc.verdict_text(), calc.verdict_text()
