@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from calculator_checks import check_cost
+from calculator_checks import check_cost, check_kv
 from lab_helpers import Calculator, assert_figure_readable
 from playwright.sync_api import expect
 
@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 # (notebook, a control that identifies its calculator, the check, the screenshot's file name)
 CALCULATORS = [
     ("00_start_here.ipynb", "Requests per day", check_cost, "nb00_cost_break_even.png"),
+    ("03_kv_cache_growth.ipynb", "Context (tokens)", check_kv, "nb03_kv_explorer.png"),
 ]
 
 
