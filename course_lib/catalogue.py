@@ -53,6 +53,8 @@ def arch_extras(config: dict) -> dict:
         # Gemma 2/3 add norms after attention and after the MLP; Gemma 3 and Qwen3 norm q and k per head.
         "norms_per_layer": 4 if model_type.startswith(("gemma2", "gemma3")) else 2,
         "qk_norm": model_type.startswith(("gemma3", "qwen3")),
+        # Phi-3 stores q, k, v as one matrix and gate/up as one; llama.cpp quantizes a fused qkv with more bits.
+        "fused_qkv": model_type == "phi3",
     }
 
 

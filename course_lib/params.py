@@ -61,8 +61,6 @@ def count_params(arch: ModelArch) -> ParamCount:
     output = 0 if arch.tied_embeddings else arch.vocab_size * h
     attention = L * _attention(arch, extra.get("qkv_bias", False), extra.get("qk_norm", False))
     norms = L * extra.get("norms_per_layer", 2) * h + h
-    if arch.uses_mla:
-        norms += L * arch.kv_lora_rank + (L * arch.q_lora_rank if arch.q_lora_rank else 0)
 
     dense_mlp = 3 * h * arch.intermediate_size  # gate, up, down
     if arch.is_moe:

@@ -1,0 +1,157 @@
+"""What is inside a GGUF file: every tensor's type, shape and exact size.
+
+Derived in notebook 01 (memory math). A GGUF file is a header (metadata
+key/values, then one entry per tensor: name, shape, type, offset) followed by
+the tensor data, each tensor aligned to `general.alignment` bytes. A tensor's
+size follows from its type's block layout (`gguf.GGML_QUANT_SIZES`: values per
+block, bytes per block). The header is walked directly: `gguf.GGUFReader`
+builds numpy views of every vocabulary string and takes seconds for a
+262k-token vocabulary.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from course_lib.errors import CourseError
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]  # GGUF order: shape[0] is the row length (input dimension)
+    type_name: str
+    n_elements: int
+    n_bytes: int
+    offset: int  # from the start of the data section
+
+    @property
+    def bits_per_weight(self) -> float:
+        return 8 * self.n_bytes / self.n_elements
+
+
+@dataclass(frozen=True)
+class GGUFContents:
+    path: str
+    file_bytes: int
+    data_offset: int  # header (metadata + tensor table) size, including alignment padding
+    alignment: int
+    tensors: list[TensorInfo]
+    metadata: dict
+
+    @property
+    def n_params(self) -> int:
+        return sum(t.n_elements for t in self.tensors)
+
+    @property
+    def tensor_bytes(self) -> int:
+        return sum(t.n_bytes for t in self.tensors)
+
+    @property
+    def bits_per_weight(self) -> float:
+        """Average bits per parameter over all tensors (what a preset's name does not tell you)."""
+        return 8 * self.tensor_bytes / self.n_params
+
+    def by_type(self) -> dict[str, dict]:
+        """Parameters, bytes and tensor count per tensor type, largest first."""
+        out: dict[str, dict] = defaultdict(lambda: {"tensors": 0, "params": 0, "bytes": 0})
+        for t in self.tensors:
+            row = out[t.type_name]
+            row["tensors"] += 1
+            row["params"] += t.n_elements
+            row["bytes"] += t.n_bytes
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]["bytes"]))
+
+    def by_role(self) -> dict[str, dict]:
+        """Bytes per tensor role (`blk.N.` stripped), e.g. attn_v.weight, with the types used."""
+        out: dict[str, dict] = {}
+        for t in self.tensors:
+            role = t.name.split(".", 2)[2] if t.name.startswith("blk.") else t.name
+            row = out.setdefault(role, {"tensors": 0, "params": 0, "bytes": 0, "types": set()})
+            row["tensors"] += 1
+            row["params"] += t.n_elements
+            row["bytes"] += t.n_bytes
+            row["types"].add(t.type_name)
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]["bytes"]))
+
+
+def type_size(type_name: str) -> tuple[int, int]:
+    """(values per block, bytes per block) of a ggml type, from the gguf package."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    try:
+        return GGML_QUANT_SIZES[GGMLQuantizationType[type_name.upper()]]
+    except KeyError:
+        raise CourseError(f"unknown tensor type {type_name!r}") from None
+
+
+def tensor_bytes(type_name: str, n_elements: int) -> int:
+    block, nbytes = type_size(type_name)
+    return -(-int(n_elements) // block) * nbytes
+
+
+def read_gguf(path) -> GGUFContents:
+    """The tensor table of a GGUF file (no tensor data is read)."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType as T
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CourseError(f"GGUF file not found: {path}")
+    scalar = {T.UINT8: "<B", T.INT8: "<b", T.UINT16: "<H", T.INT16: "<h", T.UINT32: "<I", T.INT32: "<i",
+              T.FLOAT32: "<f", T.BOOL: "<?", T.UINT64: "<Q", T.INT64: "<q", T.FLOAT64: "<d"}
+    try:
+        with open(path, "rb") as f:
+            def read(fmt):
+                size = struct.calcsize(fmt)
+                data = f.read(size)
+                if len(data) != size:
+                    raise ValueError("file ends inside the GGUF header")
+                return struct.unpack(fmt, data)[0]
+
+            def read_str():
+                return f.read(read("<Q")).decode("utf-8")
+
+            def read_value(vtype):
+                vtype = T(vtype)
+                if vtype == T.STRING:
+                    return read_str()
+                if vtype == T.ARRAY:
+                    etype, count = T(read("<I")), read("<Q")
+                    if etype in scalar:
+                        f.seek(count * struct.calcsize(scalar[etype]), 1)
+                    else:
+                        for _ in range(count):
+                            read_value(etype)
+                    return f"[{count} values]"
+                return read(scalar[vtype])
+
+            if f.read(4) != b"GGUF":
+                raise ValueError("no GGUF magic number")
+            read("<I")
+            n_tensors, n_kv = read("<Q"), read("<Q")
+            metadata = {}
+            for _ in range(n_kv):
+                key = read_str()
+                metadata[key] = read_value(read("<I"))
+            raw = []
+            for _ in range(n_tensors):
+                name = read_str()
+                dims = tuple(read("<Q") for _ in range(read("<I")))
+                raw.append((name, dims, read("<I"), read("<Q")))
+            header_end = f.tell()
+    except (ValueError, OSError, UnicodeDecodeError, struct.error) as exc:
+        raise CourseError(f"{path} is not a readable GGUF file: {exc}") from None
+    alignment = int(metadata.get("general.alignment", 32))
+    data_offset = -(-header_end // alignment) * alignment
+    tensors = []
+    for name, dims, type_id, offset in raw:
+        qtype = GGMLQuantizationType(type_id)
+        block, nbytes = GGML_QUANT_SIZES[qtype]
+        n = 1
+        for d in dims:
+            n *= d
+        tensors.append(TensorInfo(name, dims, qtype.name, n, n // block * nbytes, offset))
+    return GGUFContents(str(path), path.stat().st_size, data_offset, alignment, tensors, metadata)
