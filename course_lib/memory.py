@@ -1,0 +1,293 @@
+"""Will it fit? Weights + KV cache + engine overhead, against a device's memory.
+
+Derived in notebook 01 (memory math). Three buckets:
+
+* weights: exact from a GGUF's tensor table, or predicted from the
+  architecture and llama.cpp's per-tensor quantization rule (`weights.py`);
+* KV cache: exact as llama.cpp allocates it (`kv.py`, context padded to 256);
+* overhead: llama.cpp's compute buffer, sized for the largest stage of one
+  micro-batch (for small models the logits: n_ubatch x vocabulary x 4 bytes,
+  0.5 GiB for a 262k vocabulary at 512), its output buffer (vocabulary x 4
+  bytes per sequence), and on a GPU the CUDA context (an assumed 400 MiB).
+
+`fits` keeps 10% headroom. `max_context` / `max_concurrency` search the largest
+setting that fits, `offload_split` picks `n_gpu_layers`, and
+`decode_tok_s_bound` is bandwidth / bytes read per generated token.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from course_lib.architecture import ModelArch
+from course_lib.catalogue import Device, get_device
+from course_lib.errors import CourseError, require_positive
+
+GB, GIB, MIB = 10**9, 2**30, 2**20
+N_UBATCH = 512  # llama.cpp's default micro-batch (and llama-cpp-python's n_batch)
+F32 = 4
+# The CUDA runtime, cuBLAS and kernels take memory before any tensor: a few hundred MiB on
+# current drivers. An assumption, labelled as one wherever it is shown.
+CUDA_CONTEXT_BYTES = 400 * MIB
+DEFAULT_HEADROOM = 0.10
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    model: str
+    quant: str
+    n_ctx: int
+    concurrency: int
+    kv_type: str
+    params: int
+    weights_bytes: int
+    kv_bytes_per_token: int
+    kv_cache_bytes: int
+    overhead_bytes: int
+    total_bytes: int
+    compute_buffer_bytes: int = 0
+    output_buffer_bytes: int = 0
+    active_weights_bytes: int = 0  # read per token (MoE: shared parts + the active experts)
+    arch: ModelArch | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("arch")
+        return d
+
+
+def compute_buffer_bytes(arch: ModelArch, n_ctx: int, n_ubatch: int = N_UBATCH, flash_attn: bool = False) -> int:
+    """llama.cpp's compute buffer: the largest stage of one micro-batch's graph, in F32.
+
+    The graph allocator reuses memory between stages, so the buffer is the peak
+    stage: the logits (vocabulary x n_ubatch plus the two hidden-state tensors
+    feeding them), the attention scores (heads x context x n_ubatch, unless flash
+    attention tiles them) or the MLP activations. Checked against llama.cpp's
+    "compute buffer size" log line for the course's Gemma model.
+    """
+    h = arch.hidden_size
+    logits = n_ubatch * (arch.vocab_size + 2 * h)
+    attention = 0 if flash_attn else n_ubatch * arch.n_heads * n_ctx + 3 * n_ubatch * h
+    ff = arch.moe_intermediate_size * max(arch.n_experts_active, 1) if arch.is_moe else arch.intermediate_size
+    mlp = n_ubatch * (2 * ff + 2 * h)
+    return F32 * max(logits, attention, mlp)
+
+
+def _load(model) -> tuple[ModelArch, dict | None]:
+    """(architecture, GGUF tensor table or None) for what the user named."""
+    from course_lib.architecture import arch_from_gguf, arch_from_hf_config
+
+    if isinstance(model, ModelArch):
+        return model, None
+    text = str(model)
+    path = Path(text).expanduser()
+    if text.lower().endswith(".gguf"):
+        from course_lib.gguf_inspect import read_gguf
+
+        return arch_from_gguf(path), read_gguf(path)
+    if text.lower().endswith(".json"):
+        import json
+
+        from course_lib.catalogue import arch_extras
+
+        arch = arch_from_hf_config(path)
+        return dataclasses.replace(arch, extra={**arch.extra, **arch_extras(json.loads(path.read_text()))}), None
+    from course_lib.catalogue import get_model
+
+    return get_model(text), None
+
+
+def _weights(arch: ModelArch, contents, quant: str) -> tuple[str, int, int, int]:
+    """(quant label, params, weight bytes, bytes read per token)."""
+    if contents is not None:
+        total = contents.tensor_bytes
+        active = total
+        if arch.is_moe and arch.n_experts:
+            experts = sum(t.n_bytes for t in contents.tensors if "_exps" in t.name)
+            active = total - experts + experts * arch.n_experts_active // arch.n_experts
+        return "file", contents.n_params, total, active
+    from course_lib.params import count_params
+    from course_lib.weights import gguf_tensors, normalize_quant, weights_bytes
+
+    quant = normalize_quant(quant)
+    w = weights_bytes(arch, quant)
+    active = w.bytes
+    if arch.is_moe:
+        # Per token only the chosen experts are read: scale the expert share by active/total.
+        expert_params = sum(t.n_elements for t in gguf_tensors(arch) if "_exps" in t.name)
+        expert_bytes = w.bytes * expert_params // w.params
+        active = w.bytes - expert_bytes + expert_bytes * arch.n_experts_active // arch.n_experts
+    return quant, count_params(arch).text_total, w.bytes, active
+
+
+def _build(arch, label, params, wbytes, active, n_ctx, concurrency, kv_type) -> MemoryEstimate:
+    from course_lib.kv import cache_type, kv_bytes_per_token, kv_cache_bytes, llama_cpp_n_ctx
+
+    require_positive("context length", n_ctx)
+    require_positive("concurrency", concurrency)
+    kv_type = cache_type(kv_type).name
+    cells = llama_cpp_n_ctx(n_ctx)
+    kv = kv_cache_bytes(arch, cells, n_seq=concurrency, type_k=kv_type)
+    compute = compute_buffer_bytes(arch, cells * concurrency)
+    output = F32 * arch.vocab_size * concurrency
+    overhead = compute + output
+    return MemoryEstimate(arch.name, label, int(n_ctx), int(concurrency), kv_type, int(params), int(wbytes),
+                          kv_bytes_per_token(arch, kv_type), int(kv), int(overhead), int(wbytes + kv + overhead),
+                          int(compute), int(output), int(active), arch)
+
+
+def estimate(model, quant: str = "Q4_K_M", n_ctx: int = 4096, concurrency: int = 1,
+             kv_type: str = "f16") -> MemoryEstimate:
+    """Memory to run `model` (catalogue name, ModelArch, .gguf path or config.json path) in llama.cpp.
+
+    For a GGUF file the weights are the file's own tensors and `quant` is ignored.
+    """
+    require_positive("context length", n_ctx)
+    require_positive("concurrency", concurrency)
+    arch, contents = _load(model)
+    label, params, wbytes, active = _weights(arch, contents, quant)
+    return _build(arch, label, params, wbytes, active, n_ctx, concurrency, kv_type)
+
+
+def _resize(est: MemoryEstimate, n_ctx: int, concurrency: int) -> MemoryEstimate:
+    return _build(est.arch, est.quant, est.params, est.weights_bytes, est.active_weights_bytes,
+                  n_ctx, concurrency, est.kv_type)
+
+
+def runtime_bytes(device: Device) -> int:
+    return CUDA_CONTEXT_BYTES if device.kind == "gpu" else 0
+
+
+def budget_bytes(device, headroom: float = DEFAULT_HEADROOM) -> int:
+    """Memory the model may use on `device`: usable memory less headroom and the CUDA context."""
+    device = get_device(device)
+    if not 0 <= headroom < 1:
+        raise CourseError(f"headroom must be a fraction between 0 and 1, got {headroom!r}")
+    return int(device.usable_bytes * (1 - headroom)) - runtime_bytes(device)
+
+
+def fits(est: MemoryEstimate, device, headroom: float = DEFAULT_HEADROOM) -> bool:
+    return est.total_bytes <= budget_bytes(device, headroom)
+
+
+def _largest(ok, hi: int) -> int:
+    if not ok(1):
+        return 0
+    lo = 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def max_context(est: MemoryEstimate, device, headroom: float = DEFAULT_HEADROOM, limit: int | None = None) -> int:
+    """Largest context per sequence (tokens, a multiple of 256) that fits at the estimate's concurrency.
+
+    Capped at the model's trained context when known; 0 if not even 256 tokens fit.
+    """
+    budget = budget_bytes(device, headroom)
+    cap = limit or (est.arch.max_context if est.arch and est.arch.max_context else 1 << 20)
+    best = _largest(lambda k: _resize(est, 256 * k, est.concurrency).total_bytes <= budget, max(cap // 256, 1))
+    return 256 * best
+
+
+def max_concurrency(est: MemoryEstimate, device, headroom: float = DEFAULT_HEADROOM, limit: int = 4096) -> int:
+    """Most sequences of the estimate's context that fit at once (0 if not one)."""
+    budget = budget_bytes(device, headroom)
+    return _largest(lambda n: _resize(est, est.n_ctx, n).total_bytes <= budget, limit)
+
+
+def decode_tok_s_bound(est: MemoryEstimate, device) -> float:
+    """Upper bound on generated tokens/s, summed over sequences: bandwidth / bytes read per step.
+
+    Each decoding step reads every active weight once and each sequence's whole
+    KV cache (at full context, the worst case), and yields one token per sequence.
+    """
+    device = get_device(device)
+    per_step = est.active_weights_bytes + est.kv_cache_bytes
+    return est.concurrency * device.bandwidth_bytes_per_s / per_step
+
+
+@dataclass(frozen=True)
+class OffloadSplit:
+    n_gpu_layers: int  # llama.cpp's -ngl: layers counted from the last; n_layers + 1 also offloads the output
+    gpu_bytes: int
+    cpu_bytes: int
+    n_layers: int
+
+
+def offload_split(model, gpu_memory_bytes: int, quant: str = "Q4_K_M", n_ctx: int = 4096, concurrency: int = 1,
+                  kv_type: str = "f16", headroom: float = DEFAULT_HEADROOM, cuda_context: bool = True) -> OffloadSplit:
+    """How many layers to put on a GPU of `gpu_memory_bytes`, and what stays in system RAM.
+
+    llama.cpp offloads repeating layers (weights and their KV cache) from the
+    last one backwards; the token embedding stays on the CPU; the output matrix
+    moves when every layer is offloaded. The compute buffer sits on the GPU.
+    """
+    from course_lib.kv import kv_cache_bytes, llama_cpp_n_ctx
+    from course_lib.weights import gguf_tensors, preset_tensor_type
+    from course_lib.gguf_inspect import tensor_bytes
+
+    require_positive("GPU memory", gpu_memory_bytes)
+    est = estimate(model, quant, n_ctx, concurrency, kv_type)
+    arch, contents = _load(model)
+    per_layer = [0] * arch.n_layers
+    output = 0
+    if contents is not None:
+        items = [(t.name, t.n_bytes) for t in contents.tensors]
+    else:
+        items = [(t.name, tensor_bytes(preset_tensor_type(t, est.quant, arch), t.n_elements)) for t in gguf_tensors(arch)]
+    for name, nbytes in items:
+        if name.startswith("blk."):
+            per_layer[int(name.split(".")[1])] += nbytes
+        elif name.startswith("output"):
+            output += nbytes
+    kv_layer = kv_cache_bytes(arch, llama_cpp_n_ctx(n_ctx), concurrency, kv_type) // max(arch.n_layers, 1)
+    budget = int(gpu_memory_bytes * (1 - headroom)) - (CUDA_CONTEXT_BYTES if cuda_context else 0) - est.overhead_bytes
+    used, ngl = 0, 0
+    for i in reversed(range(arch.n_layers)):
+        if used + per_layer[i] + kv_layer > budget:
+            break
+        used += per_layer[i] + kv_layer
+        ngl += 1
+    if ngl == arch.n_layers and used + output <= budget:
+        used += output
+        ngl += 1
+    gpu = used + (est.overhead_bytes if ngl else 0)
+    return OffloadSplit(ngl, gpu, est.total_bytes - gpu + (0 if ngl else 0), arch.n_layers)
+
+
+def solve_budget(memory_bytes: int, models=None, quants=("Q4_K_M", "Q8_0"), n_ctx: int = 8192,
+                 kv_type: str = "f16", headroom: float = DEFAULT_HEADROOM, gpu: bool = True) -> list[dict]:
+    """Which catalogue models fit `memory_bytes`, with the largest context and concurrency for each.
+
+    One row per model and quantization that fits at 1 x 4096 tokens, largest model first:
+    the longest context for one sequence, and how many `n_ctx`-token sequences fit at once.
+    """
+    from course_lib.catalogue import list_models
+
+    require_positive("memory", memory_bytes)
+    device = Device("budget", "gpu" if gpu else "cpu", int(memory_bytes), 1.0)
+    rows = []
+    for name in models or list_models():
+        for quant in quants:
+            est = estimate(name, quant, 4096, 1, kv_type)
+            if not fits(est, device, headroom):
+                continue
+            at_ctx = _resize(est, n_ctx, 1)
+            rows.append({"model": name, "quant": quant, "params": est.params, "weights_bytes": est.weights_bytes,
+                         "max_context": max_context(est, device, headroom),
+                         f"max_concurrency_at_{n_ctx}": max_concurrency(at_ctx, device, headroom)})
+    return sorted(rows, key=lambda r: (-r["params"], r["quant"]))
+
+
+def fit_widget(models=None, devices=None):
+    """The Will-it-fit calculator (see `course_lib.memory_widgets`)."""
+    from course_lib.memory_widgets import fit_widget as build
+
+    return build(models, devices)
