@@ -1,0 +1,56 @@
+"""The batching simulator: roofline arithmetic, and the orderings the course claims."""
+
+import pytest
+
+from course_lib.batching import LLAMA_8B, Roofline, a100_llama8b, concurrency_table, frontier, simulate, workload
+from course_lib.errors import CourseError
+
+
+def test_roofline_step_time_is_the_slower_of_memory_and_compute():
+    r = Roofline(weights_bytes=1000, kv_bytes_per_token=10, params=100, bandwidth_bytes_per_s=100.0,
+                 flops_per_s=1000.0)
+    assert r.step_time(1, 0) == pytest.approx(10.0)            # memory: 1000 B / 100 B/s
+    assert r.step_time(1, 50) == pytest.approx(15.0)           # + 500 B of KV
+    assert r.step_time(0, 0, prefill_tokens=100) == pytest.approx(20.0)  # compute: 2*100*100 / 1000
+    with pytest.raises(CourseError):
+        Roofline(0, 1, 1, 1.0, 1.0)
+
+
+def test_a100_8b_single_stream_bound_is_bandwidth_over_weight_bytes():
+    r = a100_llama8b()
+    assert r.weights_bytes == 2 * LLAMA_8B["params"]
+    assert r.single_stream_tok_s() == pytest.approx(r.bandwidth_bytes_per_s / r.weights_bytes)
+
+
+def test_serial_degrades_per_request_continuous_keeps_it():
+    rows = concurrency_table(a100_llama8b(), levels=(1, 5, 20), output_tokens=64, prompt_tokens=32)
+    one, five, twenty = rows
+    assert one["serial_per_request_tok_s"] == pytest.approx(one["continuous_per_request_tok_s"])
+    # Serial: the aggregate stays flat, what each user gets shrinks with the queue.
+    assert twenty["serial_aggregate_tok_s"] == pytest.approx(one["serial_aggregate_tok_s"], rel=0.02)
+    assert twenty["serial_per_request_tok_s"] < 0.2 * one["serial_per_request_tok_s"]
+    # Continuous batching: per request almost unchanged, aggregate close to N times.
+    assert twenty["continuous_per_request_tok_s"] > 0.8 * one["continuous_per_request_tok_s"]
+    assert twenty["continuous_aggregate_tok_s"] > 15 * one["continuous_aggregate_tok_s"]
+    assert five["continuous_aggregate_tok_s"] < twenty["continuous_aggregate_tok_s"]
+
+
+def test_static_batch_waits_for_its_longest_member():
+    r = Roofline(1000, 0, 1, 1000.0, 1e12)  # every step takes exactly 1 s
+    reqs = workload(2, None, prompt_tokens=1, output_tokens=1)
+    reqs[0].output_tokens, reqs[1].output_tokens = 2, 10
+    late = workload(1, None, 1, 1)[0]
+    late.id, late.arrival_s = 2, 0.5
+    static = simulate(reqs + [late], r, "static", max_batch=2)
+    cont = simulate(reqs + [late], r, "continuous", max_batch=2)
+    assert static.requests[2].first_token_s == pytest.approx(11.0)  # after the 10-token answer
+    assert cont.requests[2].first_token_s == pytest.approx(3.0)     # joins when the 2-token answer frees a slot
+    assert static.requests[1].end_s == cont.requests[1].end_s == pytest.approx(10.0)
+
+
+def test_frontier_throughput_grows_with_batch_size():
+    points = frontier(a100_llama8b(), rate_per_s=8.0, n=120, batches=(1, 4, 16))
+    throughputs = [p["throughput_tok_s"] for p in points]
+    assert throughputs == sorted(throughputs)
+    with pytest.raises(CourseError, match="policy"):
+        simulate(workload(1), a100_llama8b(), "magic")
