@@ -1,0 +1,34 @@
+"""Visible tests, chapter 04 (running llama-cpp-python): the learner's functions on the real model."""
+
+import math
+
+from course_lib.engine import measure_speed
+from course_lib.grading.testing import expect_equal, expect_true, question, shared_model
+
+QUESTIONS = {"q1": "count_tokens", "q2": "greedy_continuation", "q3": "generation_tok_s"}
+
+
+@question("q1")
+def token_count_of_a_sentence(count_tokens):
+    llm = shared_model()
+    text = "Running a language model on your own laptop."
+    expect_equal(count_tokens(llm, text), len(llm.tokenize(text.encode(), add_bos=False)), repr(text))
+
+
+@question("q2")
+def greedy_continuation_is_the_engines(greedy_continuation):
+    llm = shared_model()
+    prompt = "The capital of France is"
+    expected = llm.create_completion(prompt, max_tokens=8, temperature=0.0)["choices"][0]["text"]
+    expect_equal(greedy_continuation(llm, prompt, 8), expected, repr(prompt))
+
+
+@question("q3")
+def generation_speed_is_plausible(generation_tok_s):
+    llm = shared_model()
+    got = generation_tok_s(llm, 32)
+    reference = measure_speed(llm, prompt_tokens=16, generated_tokens=32).generation_tok_s
+    expect_true(isinstance(got, (int, float)) and math.isfinite(got) and got > 0, f"expected a positive speed, got {got!r}")
+    # Timings on a shared CPU are noisy: only an order of magnitude is checked.
+    expect_true(reference / 10 <= got <= reference * 10,
+                f"expected about {reference:.0f} tok/s (within 10x), got {got:.1f}")
