@@ -291,3 +291,79 @@ def fit_widget(models=None, devices=None):
     from course_lib.memory_widgets import fit_widget as build
 
     return build(models, devices)
+
+
+# ------------------------------------------------------------ checking against the engine
+
+def engine_buffers(log: str) -> dict[str, int]:
+    """Buffer sizes llama.cpp logs while loading (bytes, summed per kind: model, KV, output, compute).
+
+    The log prints MiB with two decimals, so each figure is within 0.005 MiB.
+    """
+    import re
+
+    out = {"model": 0, "kv": 0, "output": 0, "compute": 0}
+    pattern = re.compile(r"(\S+)\s+(model|KV|output|compute) buffer size =\s+([\d.]+) MiB")
+    for backend, kind, mib in pattern.findall(log):
+        out[kind.lower()] += int(round(float(mib) * MIB))
+    return out
+
+
+_CHILD = r"""
+import json, sys
+import llama_cpp  # the library's own memory is not the model's
+from course_lib.engine import load_model
+from course_lib.kv_measure import capture_llama_log, rss_bytes
+kw = json.loads(sys.argv[1])
+before = rss_bytes()
+with capture_llama_log() as chunks:
+    llm = load_model(kw["path"], n_ctx=kw["n_ctx"], n_batch=kw["n_batch"], n_ubatch=kw["n_batch"], use_mmap=False)
+loaded = rss_bytes()
+tokens = llm.tokenize(b"The quick brown fox jumps over the lazy dog. " * 60)[: kw["n_eval"]]
+llm.eval(tokens)  # touch the compute buffer and the cache
+print(json.dumps({"rss_before": before, "rss_loaded": loaded, "rss_after_eval": rss_bytes(),
+                  "log": "".join(chunks)}))
+"""
+
+
+def measure_load(path=None, n_ctx: int = 1024, n_batch: int = N_UBATCH, n_eval: int = 256) -> dict:
+    """Load a GGUF in a fresh process (no mmap, so weights are resident) and evaluate `n_eval` tokens.
+
+    Returns the process's resident-memory growth (psutil) after loading and
+    after the evaluation, and llama.cpp's own buffer sizes from its log.
+    """
+    import json
+    import subprocess
+    import sys
+
+    from course_lib.models import model_path
+
+    kw = {"path": str(model_path(path)), "n_ctx": int(n_ctx), "n_batch": int(n_batch), "n_eval": int(n_eval)}
+    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(kw)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise CourseError(f"measuring a load with n_ctx={n_ctx} failed: {last}")
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    data["buffers"] = engine_buffers(data.pop("log"))
+    data["rss_growth"] = data["rss_after_eval"] - data["rss_before"]
+    return data
+
+
+def guide_estimate_vram_gb(params_billions: float, bits_per_weight: float, context_length: int,
+                           overhead_gb: float = 0.8) -> dict:
+    """A popular guide's VRAM estimate, reproduced exactly as published (the subject of notebook 01)."""
+    # Model weights: params * bits / 8, converted to GB (decimal)
+    weight_gb = (params_billions * 1e9 * bits_per_weight) / (8 * 1e9)
+    # Add ~25% for embedding tables, layer norms, and GGUF metadata
+    weight_gb *= 1.25
+
+    # KV cache heuristic: ~0.5 GB per 7B params per 4K context
+    kv_gb = (params_billions / 7) * (context_length / 4096) * 0.5
+
+    total = weight_gb + kv_gb + overhead_gb
+    return {
+        "weights_gb": round(weight_gb, 1),
+        "kv_cache_gb": round(kv_gb, 1),
+        "overhead_gb": overhead_gb,
+        "total_gb": round(total, 1)
+    }

@@ -1,0 +1,49 @@
+"""Reading the real GGUF's tensor table; predicted weights equal the file's, tensor by tensor."""
+
+import pytest
+
+from course_lib.architecture import arch_from_gguf
+from course_lib.catalogue import get_model
+from course_lib.errors import CourseError
+from course_lib.gguf_inspect import read_gguf
+from course_lib.weights import bits_per_weight, gguf_tensors, preset_tensor_type, weights_bytes
+
+
+@pytest.fixture(scope="module")
+def contents(gemma_path):
+    return read_gguf(gemma_path)
+
+
+def test_tensor_table_accounts_for_every_byte(contents):
+    last = max(contents.tensors, key=lambda t: t.offset)
+    assert contents.data_offset + last.offset + last.n_bytes == contents.file_bytes
+    assert contents.n_params == get_model("gemma-3-270m").published_params == 268_098_176
+
+
+def test_q4_k_m_averages_over_seven_bits(contents):
+    assert 7.3 < contents.bits_per_weight < 7.4
+    types = contents.by_type()
+    assert next(iter(types)) == "Q8_0"  # the tied 262k x 640 embedding, the largest tensor
+    assert contents.by_role()["token_embd.weight"]["types"] == {"Q8_0"}
+
+
+def test_predicted_types_equal_the_file_tensor_by_tensor(contents, gemma_path):
+    arch = get_model("gemma-3-270m")
+    predicted = {t.name: preset_tensor_type(t, "Q4_K_M", arch) for t in gguf_tensors(arch)}
+    assert predicted == {t.name: t.type_name for t in contents.tensors}
+    assert weights_bytes(arch, "Q4_K_M").bytes == contents.tensor_bytes
+
+
+def test_bits_per_weight_from_block_layout():
+    assert bits_per_weight("Q8_0") == 8.5 and bits_per_weight("Q4_K") == 4.5 and bits_per_weight("Q6_K") == 6.5625
+    assert bits_per_weight("Q4_0") == 4.5 and bits_per_weight("F16") == 16 and bits_per_weight("Q2_K") == 2.625
+    assert 4.1 < bits_per_weight("AWQ") < 4.2 and bits_per_weight("FP8") == 8
+
+
+def test_not_a_gguf(tmp_path):
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(b"nope")
+    with pytest.raises(CourseError, match="not a readable GGUF"):
+        read_gguf(bad)
+    with pytest.raises(CourseError, match="not found"):
+        read_gguf(tmp_path / "missing.gguf")

@@ -1,0 +1,105 @@
+"""Memory estimates against the real file, the real engine and published GGUF sizes."""
+
+import pytest
+
+from course_lib.catalogue import get_device, get_model, list_models, model_row
+from course_lib.errors import CourseError
+from course_lib.kv_measure import load_with_kv_report
+from course_lib.memory import (MIB, budget_bytes, compute_buffer_bytes, decode_tok_s_bound, engine_buffers, estimate,
+                               fits, guide_estimate_vram_gb, max_concurrency, max_context, measure_load,
+                               offload_split, solve_budget)
+from course_lib.weights import gguf_file_bytes
+
+PUBLISHED = [(name, p["quant"], p["bytes"]) for name in list_models() for p in model_row(name)["published_gguf"]]
+
+
+@pytest.mark.parametrize("name,quant,published", PUBLISHED)
+def test_predicted_gguf_size_within_three_percent(name, quant, published):
+    assert abs(gguf_file_bytes(get_model(name), quant) / published - 1) < 0.03
+
+
+def test_at_least_eight_published_sizes():
+    assert len(PUBLISHED) >= 8
+
+
+def test_weights_of_the_real_file_are_exact(gemma_path):
+    from course_lib.gguf_inspect import read_gguf
+
+    est = estimate(gemma_path, n_ctx=1024)
+    assert est.weights_bytes == read_gguf(gemma_path).tensor_bytes == 246_587_904
+    assert estimate("gemma-3-270m", "Q4_K_M", n_ctx=1024).weights_bytes == est.weights_bytes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_ctx,n_ubatch", [(1024, 512), (2048, 128)])
+def test_kv_and_buffers_equal_llama_cpp_figures(gemma_path, n_ctx, n_ubatch):
+    llm, report = load_with_kv_report(gemma_path, n_ctx=n_ctx, n_ubatch=n_ubatch)
+    llm.close()
+    logged = engine_buffers(report.log)
+    est = estimate(gemma_path, n_ctx=n_ctx)
+    assert logged["kv"] == est.kv_cache_bytes
+    assert abs(logged["compute"] - compute_buffer_bytes(est.arch, n_ctx, n_ubatch)) <= 0.01 * MIB
+    assert logged["output"] == est.output_buffer_bytes
+
+
+@pytest.mark.slow
+def test_total_against_engine_and_process_memory(gemma_path):
+    m = measure_load(gemma_path, n_ctx=1024)
+    est = estimate(gemma_path, n_ctx=1024)
+    engine_total = sum(m["buffers"].values())
+    assert abs(est.total_bytes - engine_total) / engine_total < 0.001
+    # On a CPU the logits part of the compute buffer is reserved, not touched: resident memory holds the
+    # weights, cache and buffers in use, and stays under the reserved total.
+    assert est.weights_bytes + est.kv_cache_bytes < m["rss_growth"] < est.total_bytes
+
+
+def test_compute_buffer_grows_with_batch_times_vocabulary():
+    g = get_model("gemma-3-270m")
+    assert abs(compute_buffer_bytes(g, 4096, 512) / 2**30 - 0.5) < 0.01  # "about 0.5 GiB"
+    assert compute_buffer_bytes(g, 4096, 128) * 4 == compute_buffer_bytes(g, 4096, 512)
+
+
+def test_verdict_and_solvers_sit_on_the_boundary():
+    gpu = get_device("RTX 4090")
+    est = estimate("llama-3.1-8b", "Q4_K_M", n_ctx=8192)
+    assert fits(est, gpu) and not fits(estimate("llama-3.1-70b", "Q4_K_M"), gpu)
+    ctx = max_context(est, gpu)
+    assert fits(estimate("llama-3.1-8b", "Q4_K_M", n_ctx=ctx), gpu)
+    assert not fits(estimate("llama-3.1-8b", "Q4_K_M", n_ctx=ctx + 256), gpu)
+    n = max_concurrency(est, gpu)
+    assert fits(estimate("llama-3.1-8b", "Q4_K_M", 8192, n), gpu)
+    assert not fits(estimate("llama-3.1-8b", "Q4_K_M", 8192, n + 1), gpu)
+    assert est.total_bytes <= budget_bytes(gpu) < gpu.memory_bytes * 0.9
+
+
+def test_decode_bound_is_bandwidth_over_bytes_per_token():
+    gpu = get_device("RTX 4090")
+    est = estimate("llama-3.1-8b", "Q4_K_M", n_ctx=4096)
+    assert decode_tok_s_bound(est, gpu) == pytest.approx(1008e9 / (est.weights_bytes + est.kv_cache_bytes))
+    moe = estimate("mixtral-8x7b", "Q4_K_M")
+    assert moe.active_weights_bytes < 0.35 * moe.weights_bytes  # 2 of 8 experts read per token
+
+
+def test_offload_split():
+    split = offload_split("llama-3.1-70b", 24 * 2**30)
+    assert 0 < split.n_gpu_layers < split.n_layers and split.gpu_bytes <= 24 * 2**30 * 0.9
+    assert offload_split("llama-3.2-1b", 24 * 2**30).n_gpu_layers == 17  # 16 layers + the output
+
+
+def test_solve_a_24_gb_budget():
+    rows = solve_budget(24 * 10**9)
+    names = {r["model"] for r in rows}
+    assert "llama-3.1-8b" in names and "llama-3.1-70b" not in names
+    assert all(r["max_context"] >= 4096 for r in rows)
+
+
+def test_guide_heuristic_reproduced():
+    assert guide_estimate_vram_gb(7, 4.0, 4096) == {"weights_gb": 4.4, "kv_cache_gb": 0.5, "overhead_gb": 0.8,
+                                                   "total_gb": 5.7}
+
+
+@pytest.mark.parametrize("kwargs,match", [({"n_ctx": 0}, "context"), ({"concurrency": -1}, "concurrency"),
+                                          ({"quant": "Q9_X"}, "quantization"), ({"kv_type": "q3"}, "KV cache type")])
+def test_bad_inputs(kwargs, match):
+    with pytest.raises(CourseError, match=match):
+        estimate("llama-3.1-8b", **kwargs)
