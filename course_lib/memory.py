@@ -286,11 +286,11 @@ def solve_budget(memory_bytes: int, models=None, quants=("Q4_K_M", "Q8_0"), n_ct
     return sorted(rows, key=lambda r: (-r["params"], r["quant"]))
 
 
-def fit_widget(models=None, devices=None):
+def fit_widget(models=None, devices=None, headroom: float = DEFAULT_HEADROOM):
     """The Will-it-fit calculator (see `course_lib.memory_widgets`)."""
     from course_lib.memory_widgets import fit_widget as build
 
-    return build(models, devices)
+    return build(models, devices, headroom)
 
 
 # ------------------------------------------------------------ checking against the engine

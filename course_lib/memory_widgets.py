@@ -1,0 +1,80 @@
+"""The "Will it fit?" calculator: model, quantization, context, concurrency and device in; a verdict out.
+
+Derived in notebook 01 (memory math); the calculator app shows the same widget.
+Every change redraws a stacked bar of weights / KV cache / overhead / free
+memory against the device, the verdict with 10% headroom, and the bound on
+decoding speed (bandwidth / bytes read per token).
+"""
+
+from __future__ import annotations
+
+GB, GIB = 10**9, 2**30
+
+
+def fit_widget(models=None, devices=None, headroom: float = 0.10):
+    """An ipywidgets container; `models` and `devices` default to the course catalogues."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from course_lib.catalogue import get_device, list_devices, list_models
+    from course_lib.kv import KV_CACHE_TYPES
+    from course_lib.memory import (budget_bytes, decode_tok_s_bound, estimate, fits, max_concurrency, max_context,
+                                   runtime_bytes)
+    from course_lib.weights import list_quants
+
+    models = list(models or list_models())
+    devices = list(devices or [d.name for d in list_devices()])
+    style = {"description_width": "initial"}
+    model = widgets.Dropdown(options=models, value="llama-3.1-8b" if "llama-3.1-8b" in models else models[0],
+                             description="Model:", style=style)
+    quant = widgets.Dropdown(options=list_quants(), value="Q4_K_M", description="Quantization:", style=style)
+    ctx = widgets.IntSlider(value=8192, min=256, max=131072, step=256, description="Context (tokens):",
+                            style=style, continuous_update=False)
+    conc = widgets.IntSlider(value=1, min=1, max=64, description="Concurrent sequences:", style=style,
+                             continuous_update=False)
+    kv_type = widgets.Dropdown(options=[t for t in ("f16", "q8_0", "q4_0") if t in KV_CACHE_TYPES], value="f16",
+                               description="KV cache type:", style=style)
+    device = widgets.Dropdown(options=devices, value="RTX 4090" if "RTX 4090" in devices else devices[0],
+                              description="Device:", style=style)
+    verdict = widgets.HTML()
+    verdict.add_class("llm-course-verdict")
+    plot = widgets.Output()
+
+    def redraw(*_):
+        dev = get_device(device.value)
+        est = estimate(model.value, quant.value, ctx.value, conc.value, kv_type.value)
+        ok = fits(est, dev, headroom)
+        budget = budget_bytes(dev, headroom)
+        speed = decode_tok_s_bound(est, dev)
+        verdict.value = (
+            f"<b>{'FITS' if ok else 'DOES NOT FIT'}</b>: needs {est.total_bytes / GIB:,.2f} GiB "
+            f"({est.total_bytes / GB:,.2f} GB) of {dev.memory_bytes / GIB:,.1f} GiB; usable after {headroom:.0%} headroom"
+            f"{' and the CUDA context' if runtime_bytes(dev) else ''}: {budget / GIB:,.2f} GiB. "
+            f"&nbsp; Largest context: {max_context(est, dev, headroom):,} tokens; most sequences at "
+            f"{ctx.value:,} tokens: {max_concurrency(est, dev, headroom)}. &nbsp; "
+            f"Decode bound: {speed:,.0f} tokens/s")
+        with plot:
+            plot.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(7, 2.4))
+            parts = [("weights", est.weights_bytes), ("KV cache", est.kv_cache_bytes),
+                     ("overhead (buffers)", est.overhead_bytes + runtime_bytes(dev))]
+            left = 0.0
+            for label, size in parts:
+                ax.barh([0], [size / GIB], left=left, label=label)
+                left += size / GIB
+            free = dev.memory_bytes / GIB - left
+            if free > 0:
+                ax.barh([0], [free], left=left, color="#dddddd", label="free")
+            ax.axvline(budget / GIB + runtime_bytes(dev) / GIB, color="black", linestyle="--",
+                       label=f"{1 - headroom:.0%} of usable memory")
+            ax.set_yticks([])
+            ax.set_xlabel("memory (GiB, 2^30 bytes)")
+            ax.set_title(f"{est.model} {est.quant} on {dev.name}: {conc.value} x {ctx.value:,} tokens")
+            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.4), ncol=3, fontsize=8)
+            fig.tight_layout()
+            plt.show()
+
+    for control in (model, quant, ctx, conc, kv_type, device):
+        control.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([model, quant, ctx, conc, kv_type, device, verdict, plot])
