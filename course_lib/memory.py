@@ -302,10 +302,13 @@ def engine_buffers(log: str) -> dict[str, int]:
     """
     import re
 
-    out = {"model": 0, "kv": 0, "output": 0, "compute": 0}
+    out = {"model": 0, "kv": 0, "output": 0, "compute": 0, "repack": 0}
     pattern = re.compile(r"(\S+)\s+(model|KV|output|compute) buffer size =\s+([\d.]+) MiB")
     for backend, kind, mib in pattern.findall(log):
-        out[kind.lower()] += int(round(float(mib) * MIB))
+        # With mmap, CPUs with wide SIMD get a second, re-laid-out copy of some quantized tensors
+        # (CPU_REPACK); which types depends on the CPU, so it is reported apart from the weights.
+        key = "repack" if backend.endswith("REPACK") else kind.lower()
+        out[key] += int(round(float(mib) * MIB))
     return out
 
 
