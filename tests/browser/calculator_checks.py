@@ -61,8 +61,8 @@ def check_kv(calc: Calculator) -> None:
     verdict, figure = calc.verdict_text(), calc.figure_src()
     kv = number_after(verdict, "KV cache:", "GiB")
 
-    before = readout_int(calc, "Context")
-    after = int(calc.press_slider("Context", "ArrowRight", 4).replace(",", ""))
+    before = readout_int(calc, "Context (tokens)")
+    after = int(calc.press_slider("Context (tokens)", "ArrowRight", 4).replace(",", ""))
     assert after > before
     calc.wait_changed(verdict, figure, "moving the context slider")
     verdict, figure = calc.verdict_text(), calc.figure_src()
@@ -74,12 +74,50 @@ def check_kv(calc: Calculator) -> None:
     verdict, figure = calc.verdict_text(), calc.figure_src()
     assert number_after(verdict, "KV cache:", "GiB") < kv, f"a {chosen} cache is smaller than f16, yet: {verdict}"
 
-    model_options = calc.dropdown("Model").locator("option").count()
-    if model_options > 1:
-        chosen = calc.choose_next("Model")
-        calc.wait_changed(verdict, figure, f"choosing the model {chosen!r}")
-        verdict, figure = calc.verdict_text(), calc.figure_src()
+    chosen = calc.choose_next("Model")
+    calc.wait_changed(verdict, figure, f"choosing the model {chosen!r}")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+
+    chosen = calc.choose_next("GPU / device")  # a device from the catalogue fills in its memory
+    calc.wait_changed(verdict, figure, f"choosing the device {chosen!r}")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
 
     calc.type_into("Memory (GB)", "0.01")  # far too little for any model: the verdict must say so
     calc.wait_changed(verdict, figure, "typing a 0.01 GB memory budget")
     assert "does not fit" in calc.verdict_text(), calc.verdict_text()
+
+
+def check_fit(calc: Calculator) -> None:
+    """Will it fit? (notebook 01, the app): a bigger model, context or quantization needs more memory."""
+    check_labels(calc)
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    need = number_after(verdict, "needs", "GiB")
+
+    before = readout_int(calc, "Context (tokens)")
+    after = int(calc.press_slider("Context (tokens)", "ArrowRight", 8).replace(",", ""))
+    assert after > before
+    calc.wait_changed(verdict, figure, "moving the context slider")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert number_after(verdict, "needs", "GiB") > need, f"more context, yet no more memory: {verdict}"
+    need = number_after(verdict, "needs", "GiB")
+
+    device_memory = number_after(verdict, "of", "GiB")
+    chosen = calc.choose_next("Device")
+    calc.wait_changed(verdict, figure, f"choosing the device {chosen!r}")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert number_after(verdict, "of", "GiB") != device_memory, f"{chosen} has other memory, yet: {verdict}"
+    assert number_after(verdict, "needs", "GiB") == need, "the device must not change what the model needs"
+
+    quant = calc.dropdown("Quantization").input_value()
+    chosen = calc.choose_next("Quantization")
+    calc.wait_changed(verdict, figure, f"choosing the quantization {chosen!r}")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert number_after(verdict, "needs", "GiB") != need, f"{quant} -> {chosen} changed nothing: {verdict}"
+
+    # Largest models last: a 70B-class model never fits a single consumer device at this context.
+    select = calc.dropdown("Model")
+    big = select.evaluate("s => [...s.options].map(o => o.value).find(v => /70b|72b/i.test(v))")
+    assert big, "the model list has no 70B-class model to overflow the device with"
+    select.select_option(big)
+    calc.wait_changed(verdict, figure, f"choosing the model {big!r}")
+    assert "DOES NOT FIT" in calc.verdict_text().upper(), calc.verdict_text()

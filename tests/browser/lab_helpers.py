@@ -88,26 +88,35 @@ def assert_figure_readable(img: Locator, where: str, light_threshold: float = 20
 
 
 class Calculator:
-    """One calculator on the page, found by the description of one of its controls."""
+    """One calculator on the page, found by the description of one of its controls.
+
+    Descriptions match whole ("Model" finds "Model:", not "API model:"), ignoring a trailing colon.
+    """
 
     def __init__(self, page: Page, control_description: str, verdict_fallback: str | None = None):
         self.page = page
-        label = page.locator("label.widget-label", has_text=control_description)
+        label = self._label(control_description)
         # The output area that holds the whole widget tree (a calculator is one displayed container).
         self.root = page.locator(".jp-OutputArea-output").filter(has=label).last
         self.verdict_fallback = verdict_fallback
 
+    def _label(self, description: str) -> Locator:
+        exact = re.compile(r"^\s*" + re.escape(description.rstrip(":")) + r"\s*:?\s*$")
+        return self.page.locator("label.widget-label", has_text=exact)
+
+    def _control(self, kind: str, description: str) -> Locator:
+        control = self.root.locator(kind).filter(has=self._label(description))
+        expect(control, f"no {kind} labelled {description!r} in this calculator").to_have_count(1)
+        return control
+
     def dropdown(self, description: str) -> Locator:
-        return self.root.locator(".widget-dropdown").filter(
-            has=self.page.locator("label.widget-label", has_text=description)).locator("select")
+        return self._control(".widget-dropdown", description).locator("select")
 
     def slider_handle(self, description: str) -> Locator:
-        return self.root.locator(".widget-slider").filter(
-            has=self.page.locator("label.widget-label", has_text=description)).locator(".noUi-handle")
+        return self._control(".widget-slider", description).locator(".noUi-handle")
 
     def slider_readout(self, description: str) -> Locator:
-        return self.root.locator(".widget-slider").filter(
-            has=self.page.locator("label.widget-label", has_text=description)).locator(".widget-readout")
+        return self._control(".widget-slider", description).locator(".widget-readout")
 
     @property
     def verdict(self) -> Locator:
@@ -145,8 +154,7 @@ class Calculator:
 
     def type_into(self, description: str, text: str) -> None:
         """Replace a text/number box's content and press Enter, as a person types a value."""
-        box = self.root.locator(".widget-text").filter(
-            has=self.page.locator("label.widget-label", has_text=description)).locator("input")
+        box = self._control(".widget-text", description).locator("input")
         box.fill(text)
         box.press("Enter")
 

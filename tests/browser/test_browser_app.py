@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from calculator_checks import check_cost, check_kv
+from calculator_checks import check_cost, check_fit, check_kv
 from lab_helpers import Calculator, error_outputs, unlabelled_controls
 from playwright.sync_api import expect
 
@@ -54,9 +54,11 @@ def test_app_prints_a_loopback_url_with_a_token(app_url):
     connection.close()
 
 
+# (a control only that calculator has, the check, the screenshot's file name)
 APP_CALCULATORS = [
+    ("Quantization", check_fit, "app_will_it_fit.png"),
+    ("GPU / device", check_kv, "app_kv_explorer.png"),
     ("Requests per day", check_cost, "app_cost_break_even.png"),
-    ("Context (tokens)", check_kv, "app_kv_explorer.png"),
 ]
 
 
