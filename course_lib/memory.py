@@ -279,10 +279,11 @@ def solve_budget(memory_bytes: int, models=None, quants=("Q4_K_M", "Q8_0"), n_ct
             est = estimate(name, quant, 4096, 1, kv_type)
             if not fits(est, device, headroom):
                 continue
-            at_ctx = _resize(est, n_ctx, 1)
+            trained = est.arch.max_context
+            # Past the trained context a model is not usable: no concurrency figure then.
+            conc = None if trained and n_ctx > trained else max_concurrency(_resize(est, n_ctx, 1), device, headroom)
             rows.append({"model": name, "quant": quant, "params": est.params, "weights_bytes": est.weights_bytes,
-                         "max_context": max_context(est, device, headroom),
-                         f"max_concurrency_at_{n_ctx}": max_concurrency(at_ctx, device, headroom)})
+                         "max_context": max_context(est, device, headroom), f"max_concurrency_at_{n_ctx}": conc})
     return sorted(rows, key=lambda r: (-r["params"], r["quant"]))
 
 

@@ -103,3 +103,30 @@ def test_guide_heuristic_reproduced():
 def test_bad_inputs(kwargs, match):
     with pytest.raises(CourseError, match=match):
         estimate("llama-3.1-8b", **kwargs)
+
+
+def test_fit_widget_redraws_with_the_library_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_lib.memory import fit_widget
+
+    box = fit_widget()
+    controls = {c.description: c for c in box.children if getattr(c, "description", "")}
+    assert {"Model:", "Quantization:", "Context (tokens):", "Concurrent sequences:", "KV cache type:",
+            "Device:"} <= set(controls)
+    verdict = next(c for c in box.children if "llm-course-verdict" in c._dom_classes)
+    assert verdict.value.startswith("<b>FITS</b>")
+    controls["Model:"].value = "llama-3.1-70b"
+    assert verdict.value.startswith("<b>DOES NOT FIT</b>")
+    need = estimate("llama-3.1-70b", "Q4_K_M", 8192).total_bytes / 2**30
+    assert f"{need:,.2f} GiB" in verdict.value
+    controls["Device:"].value = "Apple M3 Max 128GB"
+    assert verdict.value.startswith("<b>FITS</b>")
+
+
+def test_solver_marks_contexts_beyond_training():
+    rows = {(r["model"], r["quant"]): r for r in solve_budget(24 * 10**9, models=["llama-2-7b", "llama-3.1-8b"])}
+    assert rows[("llama-2-7b", "Q4_K_M")]["max_concurrency_at_8192"] is None
+    assert rows[("llama-2-7b", "Q4_K_M")]["max_context"] == 4096
+    assert rows[("llama-3.1-8b", "Q4_K_M")]["max_concurrency_at_8192"] >= 1

@@ -42,6 +42,7 @@ def run(args) -> int:
         device = Device(f"{args.vram_gb:g} GB device", "gpu", int(args.vram_gb * 1e9), 0.0)
     est = estimate(args.model, args.quant, args.ctx, args.concurrency, args.kv_type)
     out = est.to_dict()
+    out["model_max_context"] = est.arch.max_context if est.arch else None
     if device is not None:
         out.update({
             "device": device.name, "device_memory_bytes": device.memory_bytes,
@@ -58,6 +59,8 @@ def run(args) -> int:
                        ("overhead (compute + output buffers)", "overhead_bytes"), ("total", "total_bytes")):
         print(f"  {label:38s} {format_bytes(out[key])}")
     print(f"  KV per token: {est.kv_bytes_per_token:,} bytes")
+    if out["model_max_context"] and est.n_ctx > out["model_max_context"]:
+        print(f"  note: the model was trained for {out['model_max_context']:,} tokens; longer contexts degrade")
     if device is not None:
         extra = f" + CUDA context {format_bytes(CUDA_CONTEXT_BYTES)}" if device.kind == "gpu" else ""
         print(f"  device {device.name}: {format_bytes(device.memory_bytes)}; model may use {format_bytes(out['budget_bytes'])}"
