@@ -124,23 +124,30 @@ class KVCache:
 
 
 def swa_cells(arch: ModelArch, n_ctx: int, swa_full: bool | None = None,
-              n_ubatch: int = LLAMA_CPP_N_UBATCH) -> int:
-    """Cells llama.cpp gives the sliding-window cache of one sequence.
+              n_ubatch: int = LLAMA_CPP_N_UBATCH, n_seq_shared: int = 1) -> int:
+    """Cells llama.cpp gives one sliding-window cache holding `n_ctx` cells in all.
 
     Full-size: the whole context. Reduced: the window plus one micro-batch (the
     tokens being added while the oldest are still needed), rounded up to 256 and
-    never more than the context.
+    never more than the context. A unified cache shared by `n_seq_shared`
+    sequences keeps a window for each of them.
     """
     if swa_full is None:
         swa_full = LLAMA_CPP_SWA_FULL_DEFAULT
     if swa_full or not arch.sliding_window:
         return n_ctx
-    return min(n_ctx, llama_cpp_n_ctx(arch.sliding_window + n_ubatch))
+    return min(n_ctx, llama_cpp_n_ctx(arch.sliding_window * n_seq_shared + n_ubatch))
 
 
 def kv_caches(arch: ModelArch, n_ctx: int, n_seq: int = 1, type_k: str = "f16", type_v: str | None = None,
-              swa_full: bool | None = None, n_ubatch: int = LLAMA_CPP_N_UBATCH) -> list[KVCache]:
-    """The caches for `n_seq` sequences of `n_ctx` tokens each, split like llama.cpp's log prints them."""
+              swa_full: bool | None = None, n_ubatch: int = LLAMA_CPP_N_UBATCH,
+              kv_unified: bool = False) -> list[KVCache]:
+    """The caches for `n_seq` sequences of `n_ctx` tokens each, split like llama.cpp's log prints them.
+
+    Cells are totals over the sequences. llama.cpp's default gives each sequence
+    its own stream (`kv_unified=False`); a unified cache is one stream that all
+    sequences share, so a reduced SWA cache needs one window per sequence in it.
+    """
     require_positive("n_ctx", n_ctx)
     require_positive("n_seq", n_seq)
     require_positive("n_ubatch", n_ubatch)
@@ -153,19 +160,22 @@ def kv_caches(arch: ModelArch, n_ctx: int, n_seq: int = 1, type_k: str = "f16", 
         cells = int(n_ctx) * int(n_seq)
         caches.append(KVCache("full", cells, len(full), cells * len(full) * k, cells * len(full) * v))
     if local:
-        cells = swa_cells(arch, int(n_ctx), swa_full, n_ubatch) * int(n_seq)
+        if kv_unified:
+            cells = swa_cells(arch, int(n_ctx) * int(n_seq), swa_full, n_ubatch, n_seq_shared=int(n_seq))
+        else:
+            cells = swa_cells(arch, int(n_ctx), swa_full, n_ubatch) * int(n_seq)
         caches.append(KVCache("swa", cells, len(local), cells * len(local) * k, cells * len(local) * v))
     return caches
 
 
 def kv_cache_bytes(arch: ModelArch, n_ctx: int, n_seq: int = 1, type_k: str = "f16", type_v: str | None = None,
-                   swa_full: bool | None = None, n_ubatch: int = LLAMA_CPP_N_UBATCH) -> int:
+                   swa_full: bool | None = None, n_ubatch: int = LLAMA_CPP_N_UBATCH, kv_unified: bool = False) -> int:
     """Exact bytes of the KV cache for `n_seq` sequences of `n_ctx` tokens each.
 
     `n_ctx` is taken as given; `llama_cpp_n_ctx` gives the padded size llama.cpp
     really allocates. `swa_full=None` follows llama.cpp's default (full-size).
     """
-    return sum(c.total_bytes for c in kv_caches(arch, n_ctx, n_seq, type_k, type_v, swa_full, n_ubatch))
+    return sum(c.total_bytes for c in kv_caches(arch, n_ctx, n_seq, type_k, type_v, swa_full, n_ubatch, kv_unified))
 
 
 def attention_kind(arch: ModelArch) -> str:

@@ -31,9 +31,9 @@ _ISWA_LINE = re.compile(r"creating\s+(non-SWA|SWA) KV cache")
 class EngineCache:
     """One cache as llama.cpp printed it. Sizes are MiB rounded to 2 decimals by llama.cpp."""
     kind: str  # "full" (a plain or non-SWA cache) or "swa"
-    cells: int
+    cells: int  # per stream: each sequence has its own stream unless the cache is unified
     layers: int
-    n_seq: int
+    n_streams: int
     size_mib: float
     k_type: str
     k_mib: float
@@ -43,6 +43,10 @@ class EngineCache:
     @property
     def size_bytes(self) -> int:
         return round(self.size_mib * MIB)
+
+    @property
+    def total_cells(self) -> int:
+        return self.cells * self.n_streams
 
 
 @dataclass
@@ -142,6 +146,49 @@ def load_with_kv_report(path=None, *, n_ctx: int = 1024, type_k: str = "f16", ty
     else:
         swa = None
     return llm, EngineKV(n_ctx, llm.n_ctx(), bool(flash_attn), swa, caches, log)
+
+
+def measure_context_kv(path=None, *, n_ctx: int, n_seq: int = 1, kv_unified: bool = False, type_k: str = "f16",
+                       type_v: str | None = None, swa_full: bool | None = None, n_ubatch: int = 512) -> EngineKV:
+    """The KV allocation of a llama.cpp context serving `n_seq` sequences in parallel.
+
+    llama-cpp-python's `Llama` always asks for one sequence, so this goes
+    through the low-level API (`llama_init_from_model` with `n_seq_max`). Here
+    `n_ctx` is the *total* llama.cpp shares among the sequences, as with
+    llama-server's `-c` and `-np`.
+    """
+    import llama_cpp
+
+    from course_lib.models import model_path
+
+    require_positive("n_ctx", n_ctx)
+    require_positive("n_seq", n_seq)
+    tk, tv = cache_type(type_k), cache_type(type_v if type_v is not None else type_k)
+    file = str(model_path(path))
+    with capture_llama_log() as chunks:
+        model = llama_cpp.llama_model_load_from_file(file.encode(), llama_cpp.llama_model_default_params())
+        if not model:
+            raise CourseError(f"llama.cpp could not load {file}")
+        try:
+            params = llama_cpp.llama_context_default_params()
+            params.n_ctx, params.n_seq_max, params.kv_unified = int(n_ctx), int(n_seq), bool(kv_unified)
+            params.n_batch = params.n_ubatch = int(n_ubatch)
+            params.type_k, params.type_v = tk.ggml_type, tv.ggml_type
+            if tv.block_size > 1:
+                params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if swa_full is not None:
+                params.swa_full = bool(swa_full)
+            ctx = llama_cpp.llama_init_from_model(model, params)
+            if not ctx:
+                raise CourseError(f"llama.cpp could not create a context with n_ctx={n_ctx}, n_seq={n_seq}")
+            got_ctx = llama_cpp.llama_n_ctx(ctx)
+            llama_cpp.llama_free(ctx)
+        finally:
+            llama_cpp.llama_model_free(model)
+    log = "".join(chunks)
+    caches = parse_kv_log(log)
+    swa = ("using full-size SWA cache" in log) if any(c.kind == "swa" for c in caches) else None
+    return EngineKV(n_ctx, got_ctx, tv.block_size > 1, swa, caches, log)
 
 
 def measure_kv_allocation(path=None, **kwargs) -> EngineKV:

@@ -129,13 +129,33 @@ def test_prediction_equals_llama_cpp_allocation(gemma_path, gemma_arch, n_ctx, t
     assert [c.kind for c in engine.caches] == [c.kind for c in predicted] == ["full", "swa"]
     assert engine.swa_full == (swa_full is not False)  # the engine's own "using full-size SWA cache" line
     for got, want in zip(engine.caches, predicted):
-        assert (got.cells, got.layers) == (want.cells, want.layers)
+        assert (got.total_cells, got.layers) == (want.cells, want.layers)
         assert (got.k_type, got.v_type) == (type_k, type_v or type_k)
         # llama.cpp prints MiB with two decimals: the prediction must round to what it printed.
         assert abs(want.total_bytes / 2**20 - got.size_mib) <= 0.005 + 1e-9
         assert abs(want.total_bytes - got.size_bytes) / got.size_bytes < 0.01
     total = kv_cache_bytes(gemma_arch, engine.n_ctx, type_k=type_k, type_v=type_v, swa_full=swa_full)
     assert abs(total - engine.total_bytes) / engine.total_bytes < 0.01
+
+
+@pytest.mark.parametrize("n_ctx_total, n_seq, unified, swa_full, type_k", [
+    (4096, 4, False, None, "f16"),  # llama.cpp's default: one stream of n_ctx / n_seq cells per sequence
+    (8192, 4, False, False, "f16"),  # reduced SWA: window + micro-batch in each stream
+    (4096, 4, True, False, "f16"),  # unified: one stream, a window per sequence in the SWA cache
+    (4096, 2, False, None, "q8_0"),
+])
+def test_parallel_sequences_match_llama_cpp(gemma_path, gemma_arch, n_ctx_total, n_seq, unified, swa_full, type_k):
+    from course_lib.kv_measure import measure_context_kv
+
+    engine = measure_context_kv(gemma_path, n_ctx=n_ctx_total, n_seq=n_seq, kv_unified=unified,
+                                swa_full=swa_full, type_k=type_k)
+    predicted = kv_caches(gemma_arch, n_ctx_total // n_seq, n_seq=n_seq, type_k=type_k, swa_full=swa_full,
+                          kv_unified=unified)
+    assert len(engine.caches) == len(predicted) == 2
+    for got, want in zip(engine.caches, predicted):
+        assert (got.kind, got.total_cells, got.layers) == (want.kind, want.cells, want.layers)
+        assert got.n_streams == (1 if unified else n_seq)
+        assert abs(want.total_bytes / 2**20 - got.size_mib) <= 0.005 + 1e-9
 
 
 def test_quantized_v_cache_needs_flash_attention(gemma_path):
