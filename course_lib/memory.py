@@ -49,7 +49,7 @@ class MemoryEstimate:
     total_bytes: int
     compute_buffer_bytes: int = 0
     output_buffer_bytes: int = 0
-    active_weights_bytes: int = 0  # read per token (MoE: shared parts + the active experts)
+    active_weights_bytes: int = 0  # read per token: all but an untied embedding; MoE: only active experts
     arch: ModelArch | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
@@ -99,27 +99,36 @@ def _load(model) -> tuple[ModelArch, dict | None]:
     return get_model(text), None
 
 
+def bytes_read_per_token(arch: ModelArch, sizes: list[tuple[str, int]]) -> int:
+    """Weight bytes one decoding step reads, from (tensor name, bytes) pairs.
+
+    An untied token embedding is only looked up (one row per token), not read
+    whole; a tied one is read whole as the output matrix. A mixture of experts
+    reads only its active experts.
+    """
+    untied = any(name == "output.weight" for name, _ in sizes)
+    total = 0
+    for name, nbytes in sizes:
+        if name == "token_embd.weight" and untied:
+            continue
+        if "_exps" in name and arch.n_experts:
+            nbytes = nbytes * arch.n_experts_active // arch.n_experts
+        total += nbytes
+    return total
+
+
 def _weights(arch: ModelArch, contents, quant: str) -> tuple[str, int, int, int]:
     """(quant label, params, weight bytes, bytes read per token)."""
     if contents is not None:
-        total = contents.tensor_bytes
-        active = total
-        if arch.is_moe and arch.n_experts:
-            experts = sum(t.n_bytes for t in contents.tensors if "_exps" in t.name)
-            active = total - experts + experts * arch.n_experts_active // arch.n_experts
-        return "file", contents.n_params, total, active
+        sizes = [(t.name, t.n_bytes) for t in contents.tensors]
+        return "file", contents.n_params, contents.tensor_bytes, bytes_read_per_token(arch, sizes)
     from course_lib.params import count_params
-    from course_lib.weights import gguf_tensors, normalize_quant, weights_bytes
+    from course_lib.weights import normalize_quant, tensor_sizes
 
     quant = normalize_quant(quant)
-    w = weights_bytes(arch, quant)
-    active = w.bytes
-    if arch.is_moe:
-        # Per token only the chosen experts are read: scale the expert share by active/total.
-        expert_params = sum(t.n_elements for t in gguf_tensors(arch) if "_exps" in t.name)
-        expert_bytes = w.bytes * expert_params // w.params
-        active = w.bytes - expert_bytes + expert_bytes * arch.n_experts_active // arch.n_experts
-    return quant, count_params(arch).text_total, w.bytes, active
+    sizes = tensor_sizes(arch, quant)
+    total = sum(s[3] for s in sizes)
+    return quant, count_params(arch).text_total, total, bytes_read_per_token(arch, [(s[0], s[3]) for s in sizes])
 
 
 def _build(arch, label, params, wbytes, active, n_ctx, concurrency, kv_type) -> MemoryEstimate:
@@ -219,6 +228,13 @@ class OffloadSplit:
     gpu_bytes: int
     cpu_bytes: int
     n_layers: int
+    gpu_read_bytes: int = 0  # read per generated token from GPU memory
+    cpu_read_bytes: int = 0  # ... and from system RAM
+
+    def tok_s_bound(self, gpu, cpu) -> float:
+        """Decode bound when each part streams from its own memory: the slow side dominates."""
+        gpu, cpu = get_device(gpu), get_device(cpu)
+        return 1.0 / (self.gpu_read_bytes / gpu.bandwidth_bytes_per_s + self.cpu_read_bytes / cpu.bandwidth_bytes_per_s)
 
 
 def offload_split(model, gpu_memory_bytes: int, quant: str = "Q4_K_M", n_ctx: int = 4096, concurrency: int = 1,
@@ -227,39 +243,52 @@ def offload_split(model, gpu_memory_bytes: int, quant: str = "Q4_K_M", n_ctx: in
 
     llama.cpp offloads repeating layers (weights and their KV cache) from the
     last one backwards; the token embedding stays on the CPU; the output matrix
-    moves when every layer is offloaded. The compute buffer sits on the GPU.
+    moves when every layer is offloaded (a tied one as a copy of the embedding).
+    The compute buffer sits on the GPU. The KV cache is spread evenly over layers.
     """
     from course_lib.kv import kv_cache_bytes, llama_cpp_n_ctx
-    from course_lib.weights import gguf_tensors, preset_tensor_type
-    from course_lib.gguf_inspect import tensor_bytes
+    from course_lib.weights import tensor_sizes
 
     require_positive("GPU memory", gpu_memory_bytes)
     est = estimate(model, quant, n_ctx, concurrency, kv_type)
     arch, contents = _load(model)
-    per_layer = [0] * arch.n_layers
-    output = 0
     if contents is not None:
         items = [(t.name, t.n_bytes) for t in contents.tensors]
     else:
-        items = [(t.name, tensor_bytes(preset_tensor_type(t, est.quant, arch), t.n_elements)) for t in gguf_tensors(arch)]
+        items = [(name, nbytes) for name, _, _, nbytes in tensor_sizes(arch, est.quant)]
+    untied = any(name == "output.weight" for name, _ in items)
+    layer = [0] * arch.n_layers
+    layer_read = [0] * arch.n_layers
+    output = embd = 0
     for name, nbytes in items:
         if name.startswith("blk."):
-            per_layer[int(name.split(".")[1])] += nbytes
+            i = int(name.split(".")[1])
+            layer[i] += nbytes
+            layer_read[i] += bytes_read_per_token(arch, [(name, nbytes)])
         elif name.startswith("output"):
             output += nbytes
+        elif name == "token_embd.weight":
+            embd = nbytes
+    if not untied:
+        output += embd  # llama.cpp gives the output layer its own copy of a tied embedding
     kv_layer = kv_cache_bytes(arch, llama_cpp_n_ctx(n_ctx), concurrency, kv_type) // max(arch.n_layers, 1)
     budget = int(gpu_memory_bytes * (1 - headroom)) - (CUDA_CONTEXT_BYTES if cuda_context else 0) - est.overhead_bytes
-    used, ngl = 0, 0
+    used = read = ngl = 0
     for i in reversed(range(arch.n_layers)):
-        if used + per_layer[i] + kv_layer > budget:
+        if used + layer[i] + kv_layer > budget:
             break
-        used += per_layer[i] + kv_layer
+        used += layer[i] + kv_layer
+        read += layer_read[i] + kv_layer
         ngl += 1
-    if ngl == arch.n_layers and used + output <= budget:
+    on_gpu_output = ngl == arch.n_layers and used + output <= budget
+    if on_gpu_output:
         used += output
+        read += output
         ngl += 1
+    all_read = sum(layer_read) + kv_layer * arch.n_layers + output
     gpu = used + (est.overhead_bytes if ngl else 0)
-    return OffloadSplit(ngl, gpu, est.total_bytes - gpu + (0 if ngl else 0), arch.n_layers)
+    duplicate = embd if (on_gpu_output and not untied) else 0
+    return OffloadSplit(ngl, gpu, est.total_bytes + duplicate - gpu, arch.n_layers, read, all_read - read)
 
 
 def solve_budget(memory_bytes: int, models=None, quants=("Q4_K_M", "Q8_0"), n_ctx: int = 8192,

@@ -206,13 +206,11 @@ class WeightsEstimate:
         return 8 * self.bytes / self.params
 
 
-def weights_bytes(arch: ModelArch, quant: str = "Q4_K_M") -> WeightsEstimate:
-    """Bytes of the weight tensors of `arch` under a GGUF preset, a single type or a GPU format."""
+def tensor_sizes(arch: ModelArch, quant: str = "Q4_K_M") -> list[tuple[str, int, str, int]]:
+    """(name, parameters, type, bytes) of every tensor of `arch` under a GGUF preset or GPU format."""
     quant = normalize_quant(quant)
-    tensors = gguf_tensors(arch)
-    by_type: dict[str, int] = {}
-    total = 0
-    for t in tensors:
+    out = []
+    for t in gguf_tensors(arch):
         if quant in GPU_FORMATS:
             # Embedding, lm_head and 1-D tensors are left in 16-bit by AWQ/GPTQ/FP8 checkpoints.
             small = len(t.shape) == 1 or t.name in ("token_embd.weight", "output.weight") or "gate_inp" in t.name
@@ -221,9 +219,18 @@ def weights_bytes(arch: ModelArch, quant: str = "Q4_K_M") -> WeightsEstimate:
         else:
             typ = preset_tensor_type(t, quant, arch)
             nbytes = tensor_bytes(typ, t.n_elements)
-        by_type[typ] = by_type.get(typ, 0) + t.n_elements
-        total += nbytes
-    return WeightsEstimate(quant, sum(t.n_elements for t in tensors), total, by_type)
+        out.append((t.name, t.n_elements, typ, nbytes))
+    return out
+
+
+def weights_bytes(arch: ModelArch, quant: str = "Q4_K_M") -> WeightsEstimate:
+    """Bytes of the weight tensors of `arch` under a GGUF preset, a single type or a GPU format."""
+    quant = normalize_quant(quant)
+    sizes = tensor_sizes(arch, quant)
+    by_type: dict[str, int] = {}
+    for _, n, typ, _ in sizes:
+        by_type[typ] = by_type.get(typ, 0) + n
+    return WeightsEstimate(quant, sum(s[1] for s in sizes), sum(s[3] for s in sizes), by_type)
 
 
 # GGUF header: about 40 bytes per vocabulary entry (token string, score, type) plus merges; an estimate.

@@ -75,7 +75,11 @@ def test_verdict_and_solvers_sit_on_the_boundary():
 def test_decode_bound_is_bandwidth_over_bytes_per_token():
     gpu = get_device("RTX 4090")
     est = estimate("llama-3.1-8b", "Q4_K_M", n_ctx=4096)
-    assert decode_tok_s_bound(est, gpu) == pytest.approx(1008e9 / (est.weights_bytes + est.kv_cache_bytes))
+    assert decode_tok_s_bound(est, gpu) == pytest.approx(1008e9 / (est.active_weights_bytes + est.kv_cache_bytes))
+    # Llama 3.1 8B's untied embedding is looked up, not read: 128256 x 4096 Q4_K weights fewer per token.
+    assert est.weights_bytes - est.active_weights_bytes == 128256 * 4096 // 256 * 144
+    tied = estimate("gemma-3-270m", "Q4_K_M")
+    assert tied.active_weights_bytes == tied.weights_bytes
     moe = estimate("mixtral-8x7b", "Q4_K_M")
     assert moe.active_weights_bytes < 0.35 * moe.weights_bytes  # 2 of 8 experts read per token
 
@@ -83,7 +87,12 @@ def test_decode_bound_is_bandwidth_over_bytes_per_token():
 def test_offload_split():
     split = offload_split("llama-3.1-70b", 24 * 2**30)
     assert 0 < split.n_gpu_layers < split.n_layers and split.gpu_bytes <= 24 * 2**30 * 0.9
-    assert offload_split("llama-3.2-1b", 24 * 2**30).n_gpu_layers == 17  # 16 layers + the output
+    full = offload_split("llama-3.2-1b", 24 * 2**30)
+    assert full.n_gpu_layers == 17 and full.cpu_read_bytes == 0  # 16 layers + the output
+    # Half on the CPU: the slow side dominates, far below the all-GPU bound.
+    gpu, cpu = get_device("RTX 4090"), get_device("CPU DDR5-5600 2ch 64GB")
+    assert split.tok_s_bound(gpu, cpu) < 2 * cpu.bandwidth_bytes_per_s / (split.gpu_read_bytes + split.cpu_read_bytes)
+    assert split.tok_s_bound(gpu, cpu) < decode_tok_s_bound(estimate("llama-3.1-70b", "Q4_K_M"), cpu) * 2.1
 
 
 def test_solve_a_24_gb_budget():
