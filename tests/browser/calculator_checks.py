@@ -11,6 +11,7 @@ import re
 
 import pytest
 from lab_helpers import Calculator, unlabelled_controls
+from playwright.sync_api import expect
 
 
 def number_after(text: str, label: str, unit: str = "") -> float:
@@ -78,7 +79,10 @@ def check_kv(calc: Calculator) -> None:
     calc.wait_changed(verdict, figure, f"choosing the model {chosen!r}")
     verdict, figure = calc.verdict_text(), calc.figure_src()
 
-    chosen = calc.choose_next("GPU / device")  # a device from the catalogue fills in its memory
+    # Option 0 is "(type a size below)"; a device from the catalogue fills in its memory.
+    memory = calc.text_box("Memory (GB)").input_value()
+    chosen = calc.choose_index("GPU / device", 1)
+    expect(calc.text_box("Memory (GB)")).not_to_have_value(memory)
     calc.wait_changed(verdict, figure, f"choosing the device {chosen!r}")
     verdict, figure = calc.verdict_text(), calc.figure_src()
 

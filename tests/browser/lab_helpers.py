@@ -152,9 +152,19 @@ class Calculator:
         expect(select).not_to_have_value(before)
         return select.evaluate("s => s.options[s.selectedIndex].text")
 
+    def choose_index(self, description: str, index: int) -> str:
+        """Pick a dropdown's option by position; return its text."""
+        select = self.dropdown(description)
+        select.select_option(index=index)
+        expect(select).to_have_js_property("selectedIndex", index)
+        return select.evaluate("s => s.options[s.selectedIndex].text")
+
+    def text_box(self, description: str) -> Locator:
+        return self._control(".widget-text", description).locator("input")
+
     def type_into(self, description: str, text: str) -> None:
         """Replace a text/number box's content and press Enter, as a person types a value."""
-        box = self._control(".widget-text", description).locator("input")
+        box = self.text_box(description)
         box.fill(text)
         box.press("Enter")
 

@@ -2,8 +2,8 @@
 
 Each test opens a teaching notebook, clears its committed outputs, runs all
 cells, checks that nothing shows an error and every widget rendered, then uses
-the calculator: another choice in a dropdown (keyboard: focus, ArrowDown), a
-slider moved with the arrow keys. The verdict text and the chart (the figure's
+the calculator: another model/device/type in a dropdown, a slider moved with
+the arrow keys, a typed value. The verdict text and the chart (the figure's
 PNG) must change the way the arithmetic says. A screenshot of each calculator
 goes to test-artifacts/screenshots/.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from calculator_checks import check_cost, check_kv
+from calculator_checks import check_cost, check_fit, check_kv
 from lab_helpers import Calculator, assert_figure_readable
 from playwright.sync_api import expect
 
@@ -20,7 +20,8 @@ from playwright.sync_api import expect
 # (notebook, a control that identifies its calculator, the check, the screenshot's file name)
 CALCULATORS = [
     ("00_start_here.ipynb", "Requests per day", check_cost, "nb00_cost_break_even.png"),
-    ("03_kv_cache_growth.ipynb", "Context (tokens)", check_kv, "nb03_kv_explorer.png"),
+    ("01_memory_math.ipynb", "Quantization", check_fit, "nb01_will_it_fit.png"),
+    ("03_kv_cache_growth.ipynb", "GPU / device", check_kv, "nb03_kv_explorer.png"),
 ]
 
 
