@@ -42,7 +42,8 @@ def test_table_labels_gb_and_gib(capsys):
 
 
 @pytest.mark.parametrize("argv,match", [(["no-such-model"], "unknown model"), (["llama-3.1-8b", "--quant", "Q7"], "quantization"),
-                                        (["llama-3.1-8b", "--ctx", "-5"], "--ctx"), (["llama-3.1-8b", "--vram-gb", "0"], "--vram-gb"),
+                                        (["llama-3.1-8b", "--ctx", "-5"], "--ctx"),
+                                        (["llama-3.1-8b", "--concurrency", "0"], "--concurrency"), (["llama-3.1-8b", "--vram-gb", "0"], "--vram-gb"),
                                         (["llama-3.1-8b", "--gpu", "Voodoo"], "unknown device"),
                                         (["llama-3.1-8b", "--kv-type", "q9"], "KV cache type")])
 def test_errors_are_one_line_exit_2(capsys, argv, match):
