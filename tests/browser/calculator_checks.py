@@ -125,3 +125,69 @@ def check_fit(calc: Calculator) -> None:
     select.select_option(big)
     calc.wait_changed(verdict, figure, f"choosing the model {big!r}")
     assert "DOES NOT FIT" in calc.verdict_text().upper(), calc.verdict_text()
+
+
+def check_gpu_chooser(calc: Calculator) -> None:
+    """Which GPU? (notebook 07, the app): the need follows model, context and quantization; the ranking too."""
+    check_labels(calc)
+    verdict, table = calc.verdict_text(), calc.figure_src()
+    need = number_after(verdict, "Needs", "GiB")
+    assert "fit" in verdict and calc.figure.locator("tr").count() > 2, "no GPU ranking shown"
+
+    before = readout_int(calc, "Context (tokens)")
+    after = int(calc.press_slider("Context (tokens)", "ArrowRight", 40).replace(",", ""))
+    assert after > before
+    calc.wait_changed(verdict, table, "moving the context slider")
+    verdict, table = calc.verdict_text(), calc.figure_src()
+    assert number_after(verdict, "Needs", "GiB") > need, f"more context, yet no more memory: {verdict}"
+
+    select = calc.dropdown("Model")
+    big = select.evaluate("s => [...s.options].map(o => o.value).find(v => /70b|72b/i.test(v))")
+    assert big, "the model list has no 70B-class model"
+    select.select_option(big)
+    calc.wait_changed(verdict, table, f"choosing the model {big!r}")
+    verdict, table = calc.verdict_text(), calc.figure_src()
+    need = number_after(verdict, "Needs", "GiB")
+    assert need > 30, f"a 70B-class model at 4 bits needs more than 30 GiB, yet: {verdict}"
+
+    chosen = calc.choose_next("Quantization")
+    calc.wait_changed(verdict, table, f"choosing the quantization {chosen!r}")
+    assert number_after(calc.verdict_text(), "Needs", "GiB") != need
+
+
+def offload_layers(verdict: str) -> tuple[int, int, str]:
+    """(layers on the GPU, layers in all, the GPU) from 'N of M layers fit on the GPU: ...'."""
+    match = re.search(r"(\d+) of (\d+) layers fit on the (.+?):", verdict)
+    assert match, f"no 'N of M layers fit on the GPU' in the verdict {verdict!r}"
+    return int(match.group(1)), int(match.group(2)), match.group(3)
+
+
+def check_offload(calc: Calculator) -> None:
+    """CPU offload (notebook 07, the app): the verdict follows RAM, GPU and context; a big GPU holds every layer."""
+    check_labels(calc)
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    on_gpu, total, gpu = offload_layers(verdict)
+    assert on_gpu < total, f"the default setup should need offloading: {verdict}"
+
+    chosen = calc.choose_next("System RAM")  # the offloaded layers run at the RAM's bandwidth
+    calc.wait_changed(verdict, figure, f"choosing the system RAM {chosen!r}")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+
+    chosen = calc.choose_next("GPU")
+    calc.wait_changed(verdict, figure, f"choosing the GPU {chosen!r}")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert offload_layers(verdict)[2] == chosen, f"the verdict does not name the chosen GPU {chosen!r}: {verdict}"
+
+    before = readout_int(calc, "Context (tokens)")
+    after = int(calc.press_slider("Context (tokens)", "ArrowRight", 16).replace(",", ""))
+    assert after > before
+    calc.wait_changed(verdict, figure, "moving the context slider")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+
+    select = calc.dropdown("GPU")
+    biggest = select.evaluate("s => [...s.options].map(o => o.value).find(v => /H200|H100|A100 80/.test(v))")
+    assert biggest, "no 80 GB-class GPU in the list"
+    select.select_option(biggest)
+    calc.wait_changed(verdict, figure, f"choosing the GPU {biggest!r}")
+    on_gpu, total, _ = offload_layers(calc.verdict_text())
+    assert on_gpu == total, f"the {biggest} holds the whole default model, yet: {calc.verdict_text()}"

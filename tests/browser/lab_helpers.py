@@ -93,12 +93,17 @@ class Calculator:
     Descriptions match whole ("Model" finds "Model:", not "API model:"), ignoring a trailing colon.
     """
 
-    def __init__(self, page: Page, control_description: str, verdict_fallback: str | None = None):
+    def __init__(self, page: Page, control_description: str, verdict_fallback: str | None = None,
+                 without: str | None = None, chart: str = ".widget-output img"):
         self.page = page
-        label = self._label(control_description)
-        # The output area that holds the whole widget tree (a calculator is one displayed container).
-        self.root = page.locator(".jp-OutputArea-output").filter(has=label).last
+        # The output area that holds the whole widget tree (a calculator is one displayed container);
+        # `without` tells apart calculators that share a control ("Quantization" with no "Device").
+        areas = page.locator(".jp-OutputArea-output").filter(has=self._label(control_description))
+        if without:
+            areas = areas.filter(has_not=self._label(without))
+        self.root = areas.last
         self.verdict_fallback = verdict_fallback
+        self.chart = chart  # a figure's <img>, or for a calculator that answers with a table, that table
 
     def _label(self, description: str) -> Locator:
         exact = re.compile(r"^\s*" + re.escape(description.rstrip(":")) + r"\s*:?\s*$")
@@ -127,11 +132,14 @@ class Calculator:
 
     @property
     def figure(self) -> Locator:
-        return self.root.locator(".widget-output img").first
+        return self.root.locator(self.chart).first
 
     def figure_src(self) -> str:
+        """What the chart shows: a figure's PNG data URL, or a table's text."""
         expect(self.figure).to_be_visible()
-        return self.figure.get_attribute("src") or ""
+        if self.chart.endswith("img"):
+            return self.figure.get_attribute("src") or ""
+        return self.figure.inner_text()
 
     def verdict_text(self) -> str:
         expect(self.verdict).to_be_visible()
@@ -150,14 +158,14 @@ class Calculator:
         index = select.evaluate("s => s.selectedIndex")
         select.select_option(index=(index + 1) % count)
         expect(select).not_to_have_value(before)
-        return select.evaluate("s => s.options[s.selectedIndex].text")
+        return select.evaluate("s => s.options[s.selectedIndex].text").replace("\xa0", " ")  # ipywidgets uses &nbsp;
 
     def choose_index(self, description: str, index: int) -> str:
         """Pick a dropdown's option by position; return its text."""
         select = self.dropdown(description)
         select.select_option(index=index)
         expect(select).to_have_js_property("selectedIndex", index)
-        return select.evaluate("s => s.options[s.selectedIndex].text")
+        return select.evaluate("s => s.options[s.selectedIndex].text").replace("\xa0", " ")  # ipywidgets uses &nbsp;
 
     def text_box(self, description: str) -> Locator:
         return self._control(".widget-text", description).locator("input")
@@ -201,14 +209,15 @@ class Calculator:
                              f"{'change' if stale else 'settle'} within {timeout:.0f} s (verdict: {now[0]!r})")
 
     def check_figure_fits_and_is_opaque(self, light_threshold: float = 200) -> None:
-        """The figure fits a laptop-wide window and has an opaque light background (readable in any theme)."""
+        """The chart fits a laptop-wide window; a figure also has an opaque light background (readable in any theme)."""
         expect(self.figure).to_be_visible()
         box = self.figure.bounding_box()
         viewport = self.page.viewport_size
         assert box and box["width"] > 100, f"the chart is missing or tiny: {box}"
         assert box["x"] + box["width"] <= viewport["width"], (
             f"the chart ({box['width']:.0f} px wide at x={box['x']:.0f}) overflows a {viewport['width']} px window")
-        assert_figure_readable(self.figure, "the calculator's chart", light_threshold)
+        if self.chart.endswith("img"):
+            assert_figure_readable(self.figure, "the calculator's chart", light_threshold)
 
     def screenshot(self, path: Path) -> Path:
         self.root.scroll_into_view_if_needed()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from calculator_checks import check_cost, check_fit, check_kv
+from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv, check_offload
 from lab_helpers import Calculator, error_outputs, unlabelled_controls
 from playwright.sync_api import expect
 
@@ -56,9 +56,13 @@ def test_app_prints_a_loopback_url_with_a_token(app_url):
 
 # (a control only that calculator has, the check, the screenshot's file name)
 APP_CALCULATORS = [
-    ("Quantization", check_fit, "app_will_it_fit.png"),
-    ("GPU / device", check_kv, "app_kv_explorer.png"),
-    ("Requests per day", check_cost, "app_cost_break_even.png"),
+    (dict(control_description="Device"), check_fit, "app_will_it_fit.png"),
+    (dict(control_description="GPU / device"), check_kv, "app_kv_explorer.png"),
+    (dict(control_description="Quantization", without="Device", chart="table"), check_gpu_chooser,
+     "app_gpu_chooser.png"),
+    (dict(control_description="System RAM"), check_offload, "app_cpu_offload.png"),
+    (dict(control_description="Requests per day", verdict_fallback="Break-even"), check_cost,
+     "app_cost_break_even.png"),
 ]
 
 
@@ -75,8 +79,8 @@ def app_page(app_url, browser, screenshots):
 
 def test_app_page_has_no_code_and_no_errors(app_page, screenshots):
     page = app_page
-    for control, _, _ in APP_CALCULATORS:  # Voilà runs the notebook, then shows the page
-        expect(Calculator(page, control).figure).to_be_visible(timeout=120_000)
+    for find, _, _ in APP_CALCULATORS:  # Voilà runs the notebook, then shows the page
+        expect(Calculator(page, **find).figure).to_be_visible(timeout=120_000)
     assert page.locator(".jp-CodeCell .jp-InputArea, .cm-editor").count() == 0, "the app shows code cells"
     text = page.locator("body").inner_text()
     assert "from course_lib" not in text and "_widget(" not in text, "the app shows code"
@@ -85,9 +89,9 @@ def test_app_page_has_no_code_and_no_errors(app_page, screenshots):
     page.screenshot(path=str(screenshots / "app_full_page.png"), full_page=True)
 
 
-@pytest.mark.parametrize("control, check, screenshot", APP_CALCULATORS, ids=[c[1].__name__[6:] for c in APP_CALCULATORS])
-def test_app_calculator(app_page, screenshots, control, check, screenshot):
-    calc = Calculator(app_page, control, verdict_fallback="Break-even")
+@pytest.mark.parametrize("find, check, screenshot", APP_CALCULATORS, ids=[c[1].__name__[6:] for c in APP_CALCULATORS])
+def test_app_calculator(app_page, screenshots, find, check, screenshot):
+    calc = Calculator(app_page, **find)
     expect(calc.figure).to_be_visible(timeout=120_000)
     check(calc)
     calc.check_figure_fits_and_is_opaque()
