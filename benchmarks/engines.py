@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from course_lib.bench import bench_sync, cross_check, parse_concurrency
@@ -31,6 +32,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="also write every level of both engines to this file")
     args = parser.parse_args(argv)
     levels = parse_concurrency(args.concurrency)
+    # Both servers inherit this: OpenMP threads that spin while waiting starve each other on a
+    # small shared CPU (see notebook 06); sleeping threads make the comparison fair.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     slot_ctx = 512
     engines = {
         "llama-cpp-python": LlamaCppPythonServer(args.model, n_ctx=slot_ctx),

@@ -22,6 +22,7 @@ Two settings matter for the course:
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -83,6 +84,11 @@ def _serve(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cont-batching", action="store_true")
     args = parser.parse_args(argv)
 
+    # The wheel's ggml uses OpenMP, whose worker threads spin while waiting for work. On a
+    # small shared CPU (a 2-core laptop or Binder, with the notebook kernel and the client on
+    # the same cores) spinning threads starve each other and decode slows down ~10x; passive
+    # waiting costs nothing measurable when the cores are free. Set before the library loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import xllamacpp
 
     params = xllamacpp.CommonParams()
