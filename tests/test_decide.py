@@ -92,3 +92,19 @@ def test_rank_devices_decode_bound_is_bandwidth_over_bytes():
 def test_rank_devices_unknown_kind():
     with pytest.raises(CourseError):
         rank_devices("llama-3.1-8b", kind="tpu")
+
+
+def test_gpu_chooser_widget_verdicts():
+    from course_lib.choose_widgets import gpu_chooser_widget
+
+    w = gpu_chooser_widget()
+    model, quant, ctx, conc, verdict, table = w.children
+    assert "llm-course-verdict" in verdict._dom_classes
+    assert model.description == "Model:" and ctx.description == "Context (tokens):"
+    assert "GPUs fit" in verdict.value  # the default 8B model fits some card
+    model.value = "deepseek-v3"
+    assert "no single GPU in the catalogue fits" in verdict.value
+    model.value = "llama-3.1-70b"
+    fitting = [r.device for r in rank_devices("llama-3.1-70b", "Q4_K_M", ctx.value, conc.value) if r.fits]
+    assert f"{len(fitting)} of" in verdict.value and f"<b>{fitting[0]}</b>" in verdict.value
+    assert table.value.count("<tr>") == len(rank_devices("llama-3.1-70b")) + 1

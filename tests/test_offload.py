@@ -21,7 +21,8 @@ def test_all_in_ram_reads_at_ram_bandwidth():
     est = estimate("llama-3.1-8b", "Q4_K_M", 4096)
     s = offload_speed("llama-3.1-8b", GPU, RAM, n_gpu_layers=0)
     assert s.gpu_read_bytes == 0
-    assert s.tok_s == pytest.approx(get_device(RAM).bandwidth_bytes_per_s / (est.active_weights_bytes + est.kv_cache_bytes))
+    per_token = est.active_weights_bytes + est.kv_cache_bytes
+    assert s.tok_s == pytest.approx(get_device(RAM).bandwidth_bytes_per_s / per_token)
 
 
 def test_times_add_so_half_offloaded_is_near_cpu_speed():
@@ -70,3 +71,20 @@ def test_bad_inputs():
                  lambda: offload_speed("no-such-model", GPU, RAM)):
         with pytest.raises(CourseError):
             call()
+
+
+def test_offload_widget_reports_the_split():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_lib.choose_widgets import offload_widget
+
+    w = offload_widget()
+    model, gpu, ram, ctx, conc, verdict, _ = w.children
+    assert "llm-course-verdict" in verdict._dom_classes
+    model.value, gpu.value, ctx.value = "llama-3.1-70b", GPU, 4096
+    split = offload_split("llama-3.1-70b", get_device(GPU).usable_bytes, n_ctx=4096)
+    assert f"{split.n_gpu_layers} of 80 layers fit on the {GPU}" in verdict.value
+    assert "too slow for chat" in verdict.value
+    model.value = "llama-3.2-1b"
+    assert "fast enough to read along" in verdict.value
