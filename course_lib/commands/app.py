@@ -1,6 +1,7 @@
 """`llm-course app`: the calculators as a standalone web page on 127.0.0.1 until Ctrl-C."""
 
-HELP = "serve the course's calculators (fit, KV cache, quantization, cost) as a web page on 127.0.0.1 (Ctrl-C stops it)"
+HELP = ("serve the course's calculators (will it fit, KV cache, quantization, GPU choice, offload, cost) as a web page "
+        "on 127.0.0.1 (Ctrl-C stops it)")
 
 
 def add_arguments(parser):
