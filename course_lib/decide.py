@@ -99,8 +99,9 @@ _FEW_USERS = Node("Which model format?", "model_format", {
                                 "sampling; go to the engine under Ollama."),
         False: Node("More than one request at a time?", "several_requests", {
             True: Leaf("llama-server", "A few users at once: llama-server's --parallel slots batch their "
-                                       "decoding (measured in notebook 06), while Ollama's defaults and "
-                                       "llama-cpp-python's server queue them."),
+                                       "decoding (measured in notebook 06); llama-cpp-python's server queues "
+                                       "them, and Ollama batches only as many as OLLAMA_NUM_PARALLEL allows "
+                                       "(check your version's default)."),
             False: Leaf("ollama", "One user: the simplest install, model management built in, GPU detected, "
                                   "the same OpenAI-compatible API as the servers."),
         }),
