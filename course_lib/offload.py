@@ -7,8 +7,8 @@ the layers one after the other, so the times *add*:
 
     step time = (bytes on GPU) / GPU bandwidth + (bytes in RAM) / RAM bandwidth
 
-and one step yields one token per sequence. Because RAM is 10-40x slower than
-VRAM, a small fraction of layers in RAM dominates the step: the harmonic
+and one step yields one token per sequence. Because system RAM is 10-60x
+slower than VRAM, a small fraction of layers in RAM dominates the step: the harmonic
 mean, not the average. Engines that instead *stream* offloaded weights to
 the GPU each step (mode="stream") pay the PCIe link's bandwidth for them.
 
