@@ -143,6 +143,7 @@ class ManagedServer:
         self.process: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self._log_file = None
+        self._keep_log = False
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -169,6 +170,7 @@ class ManagedServer:
         try:
             self.wait_ready(self.startup_timeout)
         except BaseException:
+            self._keep_log = True  # the error message points at the log
             self.stop()
             raise
         return self
@@ -191,13 +193,19 @@ class ManagedServer:
         return lines[-1][:300] if lines else "empty log"
 
     def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
+        try:
+            return self.log_path.read_text(errors="replace") if self.log_path else ""
+        except FileNotFoundError:  # removed by a clean stop()
+            return ""
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
+        # A server that died by itself keeps its log: it is the only record of why.
+        if self.process is not None and self.process.poll() is not None:
+            self._keep_log = True
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)  # uvicorn's clean shutdown
             try:
@@ -208,6 +216,9 @@ class ManagedServer:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
+            if not self._keep_log and self.log_path is not None:
+                # A server that ran and stopped leaves nothing behind in the temp folder.
+                self.log_path.unlink(missing_ok=True)
         _running.discard(self)
 
     def __enter__(self) -> "ManagedServer":

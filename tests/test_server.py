@@ -86,6 +86,7 @@ def test_stop_frees_the_port_and_process():
     server.stop()
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert not port_in_use(port)
+    assert not server.log_path.exists()  # a clean stop leaves no log behind
 
 
 def test_no_orphan_when_the_owner_is_killed(tmp_path):
