@@ -66,3 +66,8 @@ def test_tiny_arch_by_hand():
                      intermediate_size=16, vocab_size=10)
     # q 8->8, v 8->4: r=2 x (16 + 12) per layer, 2 layers.
     assert lora_params(arch, 2, "qv") == 2 * 2 * (16 + 12)
+
+
+def test_llama2_7b_qv_rank8_matches_the_widely_printed_peft_count():
+    # PEFT's print_trainable_parameters for Llama 2 7B, r=8 on q_proj and v_proj: 4,194,304.
+    assert lora_params(get_model("llama-2-7b"), 8, "qv") == 4_194_304
