@@ -101,7 +101,7 @@ def break_even_widget(prices: list[ApiPrice], setups: list[SelfHosted], workload
     style = {"description_width": "initial"}
     price_choice = widgets.Dropdown(options=[(p.name, p) for p in prices], description="API model:", style=style)
     setup_choice = widgets.Dropdown(options=[(s.name, s) for s in setups], description="Self-hosted setup:", style=style)
-    requests = widgets.IntSlider(value=int(workload.requests_per_day), min=100, max=200_000, step=100,
+    requests = widgets.IntSlider(value=int(workload.requests_per_day), min=100, max=1_000_000, step=100,
                                  description="Requests per day:", style=style, continuous_update=False)
     tokens_in = widgets.IntSlider(value=workload.input_tokens, min=50, max=8000, step=50,
                                   description="Input tokens per request:", style=style, continuous_update=False)
