@@ -29,8 +29,8 @@ HIDDEN = ROOT / "grading_hidden"
 
 
 def _digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*.ipynb"))}
 
 
 def _rows(csv_path: Path) -> dict[str, dict]:
@@ -147,13 +147,14 @@ def test_solutions_score_full_marks_and_exercises_zero(tmp_path):
     for folder in ("solutions", "exercises"):
         shutil.copytree(ROOT / folder, submissions / folder)
     before = _digests(submissions)
-    grade_folder(submissions, tmp_path / "grades.csv", cell_timeout=120, hidden_dir=HIDDEN, progress=False)
+    results = grade_folder(submissions, tmp_path / "grades.csv", cell_timeout=120, hidden_dir=HIDDEN, progress=False)
+    details = {r.student: [t for t in r.tests if t["verdict"] != "pass"] for r in results}
     assert _digests(submissions) == before
     rows = _rows(tmp_path / "grades.csv")
     for cid, name in CHAPTERS.items():
         solved, untouched = rows[f"solutions/{name}"], rows[f"exercises/{name}"]
         for qid in questions(cid):
-            assert solved[f"{cid}_{qid}"] == "1.0", (name, qid, solved["notes"])
+            assert solved[f"{cid}_{qid}"] == "1.0", (name, qid, solved["notes"], details[f"solutions/{name}"])
             assert untouched[f"{cid}_{qid}"] == "0.0", (name, qid)
         assert float(solved["total"]) == float(solved["max"]) == len(questions(cid))
         assert untouched["total"] == "0.0"

@@ -7,7 +7,7 @@ def add_arguments(parser):
     parser.add_argument("submissions", help="folder of submitted .ipynb files (searched recursively)")
     parser.add_argument("--out", required=True, help="CSV to write: one row per submission, a column per question")
     parser.add_argument("--timeout", type=float, default=60, help="seconds each cell may run (default 60)")
-    parser.add_argument("--test-timeout", type=float, default=30, help="seconds each test may run (default 30)")
+    parser.add_argument("--test-timeout", type=float, default=60, help="seconds each test may run (default 60)")
     parser.add_argument("--feedback", help="folder to write one feedback file per student into")
     parser.add_argument("--hidden", help="folder of hidden tests NN.py (default: the repository's grading_hidden/)")
 

@@ -18,7 +18,7 @@ from course_lib.errors import CourseError
 from course_lib.grading.questions import CHAPTERS, chapter_id, load_tests, questions
 from course_lib.grading.testing import Mismatch
 
-DEFAULT_TEST_TIMEOUT_S = 30.0
+DEFAULT_TEST_TIMEOUT_S = 60.0
 _current = {"chapter": None}
 
 

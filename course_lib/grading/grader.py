@@ -134,7 +134,7 @@ def _run_in_kernel(book, workdir: Path, chapter: str, cell_timeout: float, test_
     return "done", None, errors, results
 
 
-def grade_submission(path: Path, root: Path | None = None, cell_timeout: float = 60, test_timeout: float = 30,
+def grade_submission(path: Path, root: Path | None = None, cell_timeout: float = 60, test_timeout: float = 60,
                      hidden_dir=None) -> SubmissionResult:
     import nbformat
 
@@ -240,7 +240,7 @@ def feedback_text(r: SubmissionResult) -> str:
 
 
 def grade_folder(folder: Path, out: Path, feedback_dir: Path | None = None, cell_timeout: float = 60,
-                 test_timeout: float = 30, hidden_dir=None, progress: bool = True) -> list[SubmissionResult]:
+                 test_timeout: float = 60, hidden_dir=None, progress: bool = True) -> list[SubmissionResult]:
     from course_lib.grading.questions import default_hidden_dir
 
     hidden_dir = Path(hidden_dir) if hidden_dir else default_hidden_dir()

@@ -76,7 +76,9 @@ def shared_model():
     if "llm" not in _shared:
         from course_lib.engine import load_model
 
-        _shared["llm"] = load_model(n_ctx=512, seed=0)
+        # One thread: llama.cpp's worker threads spin while waiting, so on a loaded machine (a grader running
+        # beside other jobs) two threads can be many times slower than one.
+        _shared["llm"] = load_model(n_ctx=512, n_threads=1, n_threads_batch=1, seed=0)
     return _shared["llm"]
 
 
