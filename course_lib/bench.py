@@ -189,8 +189,7 @@ async def bench(base_url: str, model: str | None = None, concurrency=(1, 2, 4), 
     """
     import httpx
 
-    levels = parse_concurrency(",".join(str(c) for c in concurrency)) if not isinstance(concurrency, str) \
-        else parse_concurrency(concurrency)
+    levels = parse_concurrency(concurrency if isinstance(concurrency, str) else ",".join(map(str, concurrency)))
     require_positive("requests", requests)
     require_positive("max_tokens", max_tokens)
     require_positive("warmup", warmup, allow_zero=True)

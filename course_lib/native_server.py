@@ -86,7 +86,7 @@ def _serve(argv: list[str] | None = None) -> int:
 
     # The wheel's ggml uses OpenMP, whose worker threads spin while waiting for work. On a
     # small shared CPU (a 2-core laptop or Binder, with the notebook kernel and the client on
-    # the same cores) spinning threads starve each other and decode slows down ~10x; passive
+    # the same cores) spinning threads starve each other and decode slows down several-fold; passive
     # waiting costs nothing measurable when the cores are free. Set before the library loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import xllamacpp

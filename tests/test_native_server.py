@@ -1,5 +1,9 @@
 """llama.cpp's native server (xllamacpp) from course_lib: lifecycle, parallel slots, its own timings."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from course_lib.bench import bench_sync, cross_check
@@ -26,7 +30,14 @@ def test_serves_in_parallel_reports_usage_and_agrees_with_its_own_timings(gemma_
         summaries, raw = bench_sync(server.base_url, concurrency=[1, 2], requests=2, max_tokens=10, warmup=1,
                                     progress=False, keep_results=True)
         assert "n_slots = 2" in server.log_text()
+        cli = subprocess.run([sys.executable, "-m", "course_lib.cli", "bench", "--base-url", server.base_url,
+                              "--concurrency", "2", "--requests", "2", "--max-tokens", "4", "--json"],
+                             capture_output=True, text=True, timeout=300)
     assert not server.running  # leaving the block stopped the child process
+    assert cli.returncode == 0, cli.stderr
+    record = json.loads(cli.stdout)[0]
+    assert (record["concurrency"], record["errors"], record["output_tokens"]) == (2, 0, 8)
+    assert record["tokens_source"] == "usage"
     assert [s.errors for s in summaries] == [0, 0]
     assert all(s.tokens_source == "usage" for s in summaries)
     rows = cross_check(raw[1] + raw[2])
