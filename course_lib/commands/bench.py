@@ -35,7 +35,8 @@ def run(args) -> int:
     if args.json:
         print(summaries_to_json(summaries, base_url=args.base_url, model=model, max_tokens=args.max_tokens))
     else:
-        print(format_table(summaries, title=f"{model} at {args.base_url}, max_tokens={args.max_tokens}"))
+        print(format_table(summaries, title=f"{model} at {args.base_url}, max_tokens={args.max_tokens}, "
+                                                   f"output tokens from: {summaries[0].tokens_source}"))
         for s in summaries:
             if s.errors:
                 print(f"concurrency {s.concurrency}: {s.errors} of {s.requests} requests failed {s.error_kinds}")
