@@ -251,6 +251,9 @@ def arch_from_gguf(path) -> ModelArch:
     hidden = int(hp("embedding_length"))
     head_dim = int(hp("attention.key_length", hidden // int(n_heads)))
     head_dim_v = int(hp("attention.value_length", head_dim))
+    if hp("attention.key_length_mla"):
+        # Newer DeepSeek GGUFs store the latent layout in key/value_length and the per-head sizes here.
+        head_dim, head_dim_v = int(hp("attention.key_length_mla")), int(hp("attention.value_length_mla", head_dim_v))
     window = hp("attention.sliding_window")
     swa_layers: tuple[int, ...] = ()
     if window and arch in _GGUF_SWA_PERIOD:

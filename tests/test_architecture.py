@@ -88,3 +88,51 @@ def test_bad_inputs_raise_one_line_course_errors(tmp_path):
         arch_from_gguf(notgguf)
     with pytest.raises(CourseError, match="not found"):
         arch_from_gguf(tmp_path / "missing.gguf")
+
+
+def _write_gguf(path, arch, fields, tensors):
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), arch)
+    for key, value in fields.items():
+        if isinstance(value, list):
+            writer.add_array(f"{arch}.{key}", value)
+        else:
+            writer.add_uint32(f"{arch}.{key}", value)
+    writer.add_token_list([f"t{i}".encode() for i in range(100)])
+    for name in tensors:
+        writer.add_tensor(name, np.zeros((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+def test_gguf_written_by_the_gguf_package_per_layer_heads_and_untied_output(tmp_path):
+    from course_lib.kv import kv_bytes_per_token
+
+    path = tmp_path / "hybrid.gguf"
+    _write_gguf(path, "llama", {"block_count": 4, "embedding_length": 256, "attention.head_count": 8,
+                                "attention.head_count_kv": [2, 0, 2, 0], "feed_forward_length": 512,
+                                "context_length": 2048},
+                ["token_embd.weight", "output.weight"])
+    arch = arch_from_gguf(path)
+    assert (arch.n_layers, arch.n_heads, arch.n_kv_heads, arch.head_dim) == (4, 8, 2, 32)
+    assert arch.no_kv_layers == (1, 3) and arch.vocab_size == 100 and not arch.tied_embeddings
+    assert kv_bytes_per_token(arch) == 2 * 2 * 2 * 32 * 2  # two attention layers
+
+
+def test_deepseek_style_gguf_with_mla_lengths(tmp_path):
+    from course_lib.kv import kv_bytes_per_token
+
+    path = tmp_path / "mla.gguf"
+    _write_gguf(path, "deepseek2", {"block_count": 2, "embedding_length": 512, "attention.head_count": 16,
+                                    "attention.head_count_kv": 1, "attention.key_length": 576,
+                                    "attention.value_length": 512, "attention.key_length_mla": 192,
+                                    "attention.value_length_mla": 128, "attention.kv_lora_rank": 512,
+                                    "rope.dimension_count": 64, "expert_count": 8, "expert_used_count": 2},
+                ["token_embd.weight"])
+    arch = arch_from_gguf(path)
+    assert arch.uses_mla and (arch.head_dim, arch.v_head_dim, arch.qk_nope_head_dim) == (192, 128, 128)
+    assert kv_bytes_per_token(arch) == 2 * (512 + 64) * 2 and arch.tied_embeddings
