@@ -20,6 +20,7 @@ def test_gguf_metadata_of_the_real_model(gemma_path):
     assert arch.tied_embeddings and not arch.uses_mla and not arch.is_moe
 
 
+@pytest.mark.slow  # gguf.GGUFReader itself takes seconds on a 262K-token vocabulary
 def test_fast_header_reader_agrees_with_the_gguf_package(gemma_path):
     import gguf
 
