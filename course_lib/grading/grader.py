@@ -14,6 +14,7 @@ import csv
 import json
 import re
 import shutil
+import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,7 +95,9 @@ def _run_in_kernel(book, workdir: Path, chapter: str, cell_timeout: float, test_
     errors: dict[int, str] = {}
     results: dict[str, list] = {}
     hidden = f"{str(hidden_dir)!r}" if hidden_dir else "None"
-    with client.setup_kernel():
+    # The kernel's own stdout/stderr (ZMQ warnings, llama.cpp's C-level logs) would interleave with the
+    # grader's report; what the learner's code prints still comes back through the kernel's messages.
+    with client.setup_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
         for index, cell in enumerate(cells):
             if index in skip or _FEEDBACK_ONLY.match(_source(cell) + "\n"):
                 continue
