@@ -70,11 +70,11 @@ def test_exercise_has_no_solution_text_no_outputs_and_keeps_markdown(name):
 def test_no_hidden_test_reaches_exercises_or_the_package():
     hidden = ROOT / "grading_hidden"
     everything = "".join(p.read_text() for p in EXERCISES.glob("*.ipynb"))
-    package = "".join(p.read_text() for p in (ROOT / "course_lib").rglob("*.py"))
+    package = "".join(p.read_text() for p in (ROOT / "course_lib" / "grading").rglob("*.py"))
     for file in hidden.glob("[0-9][0-9].py"):
         for name in re.findall(r"^def (\w+)\(", file.read_text(), re.MULTILINE):
             assert name not in everything, f"hidden test {file.name}:{name} appears in exercises/"
-            assert name not in package, f"hidden test {file.name}:{name} appears in course_lib/"
+            assert name not in package, f"hidden test {file.name}:{name} appears in course_lib/grading/"
 
 
 def test_stub_keeps_signature_and_indentation():
