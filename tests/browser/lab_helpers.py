@@ -176,6 +176,17 @@ class Calculator:
         box.fill(text)
         box.press("Enter")
 
+    def type_readout(self, description: str, value: str) -> str:
+        """Type a value into a slider's readout (ipywidgets makes it editable) and press Enter; return the readout."""
+        readout = self.slider_readout(description)
+        before = readout.inner_text()
+        readout.click()
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.type(value)
+        self.page.keyboard.press("Enter")
+        expect(readout).not_to_have_text(before)
+        return readout.inner_text()
+
     def press_slider(self, description: str, key: str = "ArrowRight", times: int = 5) -> str:
         """Move a slider with the keyboard as a person would; return the new readout."""
         readout = self.slider_readout(description)
@@ -187,17 +198,18 @@ class Calculator:
         expect(readout).not_to_have_text(before)
         return readout.inner_text()
 
-    def wait_changed(self, verdict_before: str, figure_before: str, what: str, timeout: float = 30) -> None:
+    def wait_changed(self, verdict_before: str, figure_before: str | None, what: str, timeout: float = 30) -> None:
         """Wait until the verdict text and the chart both differ from before and have settled.
 
         One action can queue several redraws (each arrow-key step is a change), so "changed"
         alone could catch the first of them; settled means unchanged over a second.
+        `figure_before=None`: only the verdict must change (a step too small to move a line by a pixel).
         """
         deadline = time.monotonic() + timeout
         last, steady_since = None, None
         while time.monotonic() < deadline:
             now = (self.verdict_text(), self.figure_src())
-            changed = now[0] != verdict_before and now[1] != figure_before
+            changed = now[0] != verdict_before and (figure_before is None or now[1] != figure_before)
             if changed and now == last:
                 if time.monotonic() - steady_since >= 1.0:
                     return

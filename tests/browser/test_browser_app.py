@@ -15,7 +15,7 @@ from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv
 from lab_helpers import Calculator, error_outputs, unlabelled_controls
 from playwright.sync_api import expect
 
-from conftest import VIEWPORT, stop_process
+from browser_support import VIEWPORT, stop_process
 
 LLM_COURSE = Path(sys.executable).with_name("llm-course")
 
@@ -72,7 +72,7 @@ def app_page(app_url, browser, screenshots):
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
     context.set_default_timeout(30_000)
     page = context.new_page()
-    page.goto(app_url)
+    page.goto(app_url, wait_until="commit", timeout=120_000)  # Voilà streams the page while the notebook runs
     yield page
     context.close()
 
