@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -148,6 +149,15 @@ class ManagedServer:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def child_env(self) -> dict[str, str]:
+        """The server's environment: ours, with OpenMP threads that sleep instead of spin when idle.
+
+        On a small machine shared with a notebook kernel (Binder: 2 cores),
+        spinning worker threads steal the cores the other process needs; notebook
+        06 measures the difference. A value the user set is kept.
+        """
+        return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
@@ -163,7 +173,7 @@ class ManagedServer:
         self.log_path = Path(name)
         self._log_file = open(handle, "wb")
         self.process = subprocess.Popen(
-            self.command(), stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.command(), stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.child_env(),
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         _running.add(self)

@@ -124,3 +124,11 @@ def test_cli_serve_runs_until_interrupted():
         assert proc.wait(timeout=30) == 0
     time.sleep(0.5)
     assert not port_in_use(port)
+
+
+def test_children_sleep_when_idle_unless_told_otherwise(monkeypatch):
+    server = LlamaCppPythonServer(n_ctx=256)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert server.child_env()["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert server.child_env()["OMP_WAIT_POLICY"] == "ACTIVE"
