@@ -14,31 +14,39 @@ import base64
 
 import nbformat
 import pytest
-from calculator_checks import check_cost, check_fit, check_kv
+from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv, check_offload
 from lab_helpers import Calculator, assert_figure_readable, corner_alpha
 from playwright.sync_api import expect
 
 
-# (notebook, a control that identifies its calculator, the check, the screenshot's file name)
-CALCULATORS = [
-    ("00_start_here.ipynb", "Requests per day", check_cost, "nb00_cost_break_even.png"),
-    ("01_memory_math.ipynb", "Quantization", check_fit, "nb01_will_it_fit.png"),
-    ("03_kv_cache_growth.ipynb", "GPU / device", check_kv, "nb03_kv_explorer.png"),
-]
+# Notebook -> its calculators: (how to find it: a control only it has, the check, the screenshot's file name).
+NOTEBOOKS = {
+    "00_start_here.ipynb": [
+        (dict(control_description="Requests per day", verdict_fallback="Break-even"), check_cost,
+         "nb00_cost_break_even.png")],
+    "01_memory_math.ipynb": [(dict(control_description="Device"), check_fit, "nb01_will_it_fit.png")],
+    "03_kv_cache_growth.ipynb": [(dict(control_description="GPU / device"), check_kv, "nb03_kv_explorer.png")],
+    "07_choosing_your_setup.ipynb": [
+        (dict(control_description="Quantization", chart="table"), check_gpu_chooser, "nb07_gpu_chooser.png"),
+        (dict(control_description="System RAM"), check_offload, "nb07_cpu_offload.png"),
+        (dict(control_description="Requests per day", verdict_fallback="Break-even"), check_cost,
+         "nb07_cost_break_even.png")],
+}
 
 
-@pytest.mark.parametrize("notebook, control, check, screenshot", CALCULATORS, ids=[c[0][:2] + "-" + c[2].__name__[6:]
-                                                                                   for c in CALCULATORS])
-def test_calculator_in_notebook(lab_page, screenshots, notebook, control, check, screenshot):
+@pytest.mark.parametrize("notebook", list(NOTEBOOKS), ids=[name[:2] for name in NOTEBOOKS])
+def test_calculators_in_notebook(lab_page, screenshots, notebook):
     page = lab_page.open(f"notebooks/{notebook}")
     lab_page.run_all()
     lab_page.assert_clean()  # every cell ran, no traceback, every widget rendered
 
-    calc = Calculator(page, control, verdict_fallback="Break-even")
-    check(calc)
-    calc.check_figure_fits_and_is_opaque()
-    calc.screenshot(screenshots / screenshot)
-    lab_page.assert_clean()  # operating the calculator raised nothing either
+    for find, check, screenshot in NOTEBOOKS[notebook]:
+        calc = Calculator(page, **find)
+        calc.root.scroll_into_view_if_needed()
+        check(calc)
+        calc.check_figure_fits_and_is_opaque()
+        calc.screenshot(screenshots / screenshot)
+    lab_page.assert_clean()  # operating the calculators raised nothing either
 
 
 def committed_figures(folder) -> dict[str, list[bytes]]:
