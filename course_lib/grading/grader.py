@@ -243,21 +243,33 @@ def feedback_text(r: SubmissionResult) -> str:
 
 
 def grade_folder(folder: Path, out: Path, feedback_dir: Path | None = None, cell_timeout: float = 60,
-                 test_timeout: float = 60, hidden_dir=None, progress: bool = True) -> list[SubmissionResult]:
+                 test_timeout: float = 60, hidden_dir=None, progress: bool = True, jobs: int = 1) -> list[SubmissionResult]:
     from course_lib.grading.questions import default_hidden_dir
 
     hidden_dir = Path(hidden_dir) if hidden_dir else default_hidden_dir()
     if hidden_dir is None or not hidden_dir.is_dir():
         raise CourseError("hidden tests folder not found: pass --hidden DIR (the repository's grading_hidden/)")
     files = find_submissions(folder)
-    results = []
-    iterator = files
-    if progress:
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
 
-        iterator = tqdm(files, desc="grading", unit="notebook")
-    for path in iterator:
-        results.append(grade_submission(path, Path(folder), cell_timeout, test_timeout, hidden_dir))
+    bar = tqdm(total=len(files), desc="grading", unit="notebook", disable=not progress)
+    if jobs > 1:
+        # Separate grader processes, each driving its own kernels: a kernel mostly waits, so two per core pay off.
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(grade_submission, path, Path(folder), cell_timeout, test_timeout, hidden_dir)
+                       for path in files]
+            results = []
+            for future in futures:
+                results.append(future.result())
+                bar.update()
+    else:
+        results = []
+        for path in files:
+            results.append(grade_submission(path, Path(folder), cell_timeout, test_timeout, hidden_dir))
+            bar.update()
+    bar.close()
     write_csv(results, out)
     if feedback_dir:
         feedback_dir = Path(feedback_dir)
