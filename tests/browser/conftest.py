@@ -120,6 +120,9 @@ def lab(tmp_path_factory, browser):
         cmd.append("--allow-root")  # containers and CI run as root; JupyterLab refuses it otherwise
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(work / "config"), JUPYTER_RUNTIME_DIR=str(work / "runtime"),
                JUPYTER_PLATFORM_DIRS="1")
+    # The kernels share the cores with Chromium and this server: llama.cpp's OpenMP threads must sleep, not
+    # spin, while they wait (as course_lib.server does for its servers), or the notebooks run several times slower.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     log = work / "jupyterlab.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,

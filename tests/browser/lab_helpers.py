@@ -28,7 +28,9 @@ CONTROLS = ".widget-slider, .widget-dropdown, .widget-text, .widget-toggle-butto
 
 def error_outputs(page: Page) -> list[str]:
     """Tracebacks and widgets that failed to render, as short texts (empty when the page is clean)."""
-    problems = [text[:400] for text in page.locator(STDERR).all_inner_texts() if "Traceback" in text or "Error" in text]
+    # stderr also carries harmless logs and warnings; an exception shows a traceback or "SomeError: ...".
+    problems = [text[:400] for text in page.locator(STDERR).all_inner_texts()
+                if "Traceback" in text or re.search(r"^\w*(Error|Exception)\b", text, re.MULTILINE)]
     for text in page.locator(".jp-OutputArea-output").all_inner_texts():
         problems += [f"an output shows {text[:200]!r}" for marker in ERROR_TEXTS if marker in text]
     return problems
