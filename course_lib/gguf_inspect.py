@@ -155,3 +155,24 @@ def read_gguf(path) -> GGUFContents:
             n *= d
         tensors.append(TensorInfo(name, dims, qtype.name, n, n // block * nbytes, offset))
     return GGUFContents(str(path), path.stat().st_size, data_offset, alignment, tensors, metadata)
+
+
+def tensor_values(path, name: str):
+    """One tensor of a GGUF file as float32, rows first (numpy order: shape reversed from GGUF's).
+
+    Used in notebook 02 to quantize real weights. Only that tensor's bytes
+    are read (memory-mapped), then decoded with the `gguf` package.
+    """
+    import numpy as np
+    from gguf import GGMLQuantizationType, quants
+
+    contents = read_gguf(path)
+    found = [t for t in contents.tensors if t.name == name]
+    if not found:
+        close = [t.name for t in contents.tensors if name.split(".")[-2:] == t.name.split(".")[-2:]][:3]
+        raise CourseError(f"no tensor named {name!r} in {contents.path}" + (f"; did you mean {', '.join(close)}?" if close else ""))
+    tensor = found[0]
+    raw = np.memmap(contents.path, dtype=np.uint8, mode="r", offset=contents.data_offset + tensor.offset,
+                    shape=(tensor.n_bytes,))
+    values = quants.dequantize(np.array(raw), GGMLQuantizationType[tensor.type_name])
+    return np.asarray(values, dtype=np.float32).reshape(tensor.shape[::-1])
