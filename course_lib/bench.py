@@ -220,8 +220,20 @@ async def bench(base_url: str, model: str | None = None, concurrency=(1, 2, 4), 
 
 
 def bench_sync(*args, **kwargs):
-    """`bench` for scripts and the CLI (a notebook already runs an event loop: `await bench(...)` there)."""
-    return asyncio.run(bench(*args, **kwargs))
+    """`bench` for scripts and the CLI (in a notebook, prefer `await bench(...)`).
+
+    If this thread already runs an event loop (a notebook kernel, or a library such as
+    Playwright's sync API), `asyncio.run` would refuse, so the benchmark gets a thread
+    and a loop of its own.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(bench(*args, **kwargs))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(bench(*args, **kwargs))).result()
 
 
 def cross_check(results: list[RequestResult]) -> list[dict]:

@@ -96,3 +96,18 @@ def test_cli_json_and_dead_port(server):
                           timeout=60)
     assert dead.returncode == 2
     assert dead.stderr.count("\n") == 1 and "no OpenAI-compatible server" in dead.stderr
+
+
+def test_bench_sync_works_inside_a_running_event_loop():
+    """A notebook kernel (or Playwright's sync API) already runs a loop in this thread."""
+    import asyncio
+
+    from course_lib.bench import bench_sync
+    from course_lib.errors import CourseError
+    from course_lib.server import free_port
+
+    async def inside_a_loop():
+        with pytest.raises(CourseError, match="no OpenAI-compatible server"):
+            bench_sync(f"http://127.0.0.1:{free_port()}/v1", concurrency=[1], requests=1, max_tokens=2, progress=False)
+
+    asyncio.run(inside_a_loop())
