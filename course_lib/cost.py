@@ -108,6 +108,7 @@ def break_even_widget(prices: list[ApiPrice], setups: list[SelfHosted], workload
     tokens_out = widgets.IntSlider(value=workload.output_tokens, min=10, max=2000, step=10,
                                    description="Output tokens per request:", style=style, continuous_update=False)
     verdict = widgets.HTML()
+    verdict.add_class("llm-course-verdict")  # how browser tests and the app find the verdict
     plot = widgets.Output()
 
     def redraw(*_):
