@@ -19,3 +19,13 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("LLM_COURSE_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("LLM_COURSE_MODEL", raising=False)
     return tmp_path / "cache"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the real-browser tests last.
+
+    Playwright's sync API keeps an event loop running in the main thread for as
+    long as its session-scoped browser lives; tests that call `asyncio.run`
+    would otherwise fail after it, depending on order alone.
+    """
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid.replace("\\", "/"))
