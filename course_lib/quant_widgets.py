@@ -35,14 +35,16 @@ def error_stats(w: np.ndarray, fmt: str, block: int = 32) -> dict:
 
 
 def explorer_widget(model=None):
-    import gguf
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
+    from course_lib.gguf_inspect import read_gguf, tensor_values
     from course_lib.models import model_path
 
-    reader = gguf.GGUFReader(model_path(model))
-    names = tensor_names(reader)
+    # gguf.GGUFReader turns each of a 262k-token vocabulary's strings into an array (seconds and
+    # hundreds of MB); the header walk of gguf_inspect reads only what the explorer needs.
+    path = model_path(model)
+    names = [t.name for t in read_gguf(path).tensors if len(t.shape) == 2 and t.name != "token_embd.weight"]
     tensor = widgets.Dropdown(options=names, value=names[0], description="tensor")
     fmt = widgets.Dropdown(options=list(quant.QTYPES) + list(TEACHING_FORMATS), value="Q4_0", description="format")
     block = widgets.Dropdown(options=[32, 64, 128, 256], value=32, description="block (weights)")
@@ -51,7 +53,7 @@ def explorer_widget(model=None):
     plot = widgets.Output()
 
     def update(_=None):
-        w = load_tensor(reader, tensor.value)
+        w = tensor_values(path, tensor.value)[:256]
         s = error_stats(w, fmt.value, block.value)
         verdict.value = (f"{tensor.value} as {fmt.value}: RMSE {s['rmse']:.3g}, SNR {s['snr_db']:.1f} dB, "
                          f"max error {s['max_error']:.3g}")
