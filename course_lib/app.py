@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.server import LOCALHOST, ManagedServer, port_in_use
+from course_lib.server import LOCALHOST, ManagedServer, port_in_use, run_in_foreground
 
 DEFAULT_PORT = 8866  # Voilà's own default
 
@@ -101,19 +101,5 @@ class CalculatorApp(ManagedServer):
 
 def serve(port: int = DEFAULT_PORT, token: str | None = None) -> int:
     """Run the app until Ctrl-C; print its URL once it listens. Returns an exit code."""
-    app = CalculatorApp(port=port, token=token)
-
-    def interrupt(*_):  # `kill` or a closing terminal: shut Voilà and its kernels down as Ctrl-C does
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    with app:
-        print(f"the course calculators are at {app.url} (on this machine only); Ctrl-C to stop", flush=True)
-        try:
-            while app.running:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            print("stopping", flush=True)
-            return 0
-    print(f"the app exited: {app.last_log_line()}", file=sys.stderr)
-    return 1
+    return run_in_foreground(CalculatorApp(port=port, token=token),
+                             lambda app: f"the course calculators are at {app.url} (on this machine only); Ctrl-C to stop")

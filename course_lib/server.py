@@ -242,6 +242,31 @@ class ManagedServer:
         return f"<{type(self).__name__} {self.base_url} {state}>"
 
 
+def run_in_foreground(server: ManagedServer, banner) -> int:
+    """Start `server`, print `banner(server)` once it answers, and keep it up until Ctrl-C or SIGTERM.
+
+    The `llm-course serve` and `llm-course app` commands. Returns the exit code: 0 when stopped
+    by the user, 1 when the server died on its own (its last log line goes to stderr).
+    """
+    def interrupt(*_):  # `kill` or a closing terminal: shut down as Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        with server:
+            print(banner(server), flush=True)
+            try:
+                while server.running:
+                    time.sleep(0.5)
+            except KeyboardInterrupt:
+                print("stopping", flush=True)
+                return 0
+        print(f"the {server.engine} exited: {server.last_log_line()}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class LlamaCppPythonServer(ManagedServer):
     """llama-cpp-python's own OpenAI-compatible server (`python -m llama_cpp.server`).
 

@@ -108,7 +108,8 @@ def test_no_orphan_when_the_owner_is_killed(tmp_path):
     assert not port_in_use(port)
 
 
-def test_cli_serve_runs_until_interrupted():
+@pytest.mark.parametrize("stop_signal", ["SIGINT", "SIGTERM"])  # Ctrl-C, or `kill` / a closing terminal
+def test_cli_serve_runs_until_interrupted(stop_signal):
     import signal
     import time
 
@@ -120,8 +121,9 @@ def test_cli_serve_runs_until_interrupted():
         assert f"127.0.0.1:{port}/v1" in line
         assert probe_endpoint(f"http://127.0.0.1:{port}/v1").reachable
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop_signal))
         assert proc.wait(timeout=30) == 0
+        assert "stopping" in proc.stdout.read()
     time.sleep(0.5)
     assert not port_in_use(port)
 

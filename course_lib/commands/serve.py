@@ -13,21 +13,11 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    import time
-
     from course_lib.errors import require_positive
-    from course_lib.server import LlamaCppPythonServer
+    from course_lib.server import LlamaCppPythonServer, run_in_foreground
 
     require_positive("--n-ctx", args.n_ctx)
     server = LlamaCppPythonServer(args.model, port=args.port, n_ctx=args.n_ctx, chat_format=args.chat_format,
                                   api_key=args.api_key)
-    with server:
-        print(f"serving {server.model.name} at {server.base_url} (model name: {server.model_alias}); Ctrl-C to stop", flush=True)
-        try:
-            while server.running:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            print("stopping", flush=True)
-            return 0
-    print(f"the server exited: {server.last_log_line()}")
-    return 1
+    return run_in_foreground(server, lambda s: f"serving {s.model.name} at {s.base_url} (model name: {s.model_alias}); "
+                                               "Ctrl-C to stop")
