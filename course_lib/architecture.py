@@ -154,79 +154,20 @@ def arch_from_hf_config(config, name: str | None = None) -> ModelArch:
     )
 
 
-def read_gguf_metadata(path) -> tuple[dict, set[str]]:
-    """A GGUF file's key/value metadata and tensor names, read straight from its header.
-
-    `gguf.GGUFReader` builds numpy views of every array (262,144 vocabulary
-    strings for Gemma) and takes seconds; this walks the header once and keeps
-    only the length of arrays, which is all the architecture needs. Value type
-    ids come from the `gguf` package.
-    """
-    import struct
-
-    from gguf import GGUFValueType as T
-
-    scalar = {T.UINT8: "<B", T.INT8: "<b", T.UINT16: "<H", T.INT16: "<h", T.UINT32: "<I", T.INT32: "<i",
-              T.FLOAT32: "<f", T.BOOL: "<?", T.UINT64: "<Q", T.INT64: "<q", T.FLOAT64: "<d"}
-    with open(path, "rb") as f:
-        def read(fmt):
-            size = struct.calcsize(fmt)
-            data = f.read(size)
-            if len(data) != size:
-                raise ValueError("file ends inside the GGUF header")
-            return struct.unpack(fmt, data)[0]
-
-        def read_str():
-            return f.read(read("<Q")).decode("utf-8")
-
-        def read_value(vtype):
-            vtype = T(vtype)
-            if vtype == T.STRING:
-                return read_str()
-            if vtype == T.ARRAY:
-                etype, count = T(read("<I")), read("<Q")
-                if etype in scalar and count <= 4096:  # per-layer numbers: keep them
-                    return [read(scalar[etype]) for _ in range(count)]
-                if etype in scalar:
-                    f.seek(count * struct.calcsize(scalar[etype]), 1)
-                else:
-                    for _ in range(count):
-                        read_value(etype)
-                return count  # long arrays (vocabularies): only their length matters here
-            return read(scalar[vtype])
-
-        if f.read(4) != b"GGUF":
-            raise ValueError("no GGUF magic number")
-        read("<I")  # format version
-        n_tensors, n_kv = read("<Q"), read("<Q")
-        fields = {}
-        for _ in range(n_kv):
-            key = read_str()
-            fields[key] = read_value(read("<I"))
-        names = set()
-        for _ in range(n_tensors):
-            names.add(read_str())
-            f.seek(8 * read("<I") + 4 + 8, 1)  # dims, type, offset
-    return fields, names
-
-
 # llama.cpp's fixed local/global patterns per GGUF architecture (period, as in set_swa_pattern).
 _GGUF_SWA_PERIOD = {"gemma2": 2, "gemma3": 6}
 
 
 def arch_from_gguf(path) -> ModelArch:
-    """A `ModelArch` from a GGUF file's metadata (read with the `gguf` package, no tensors loaded)."""
+    """A `ModelArch` from a GGUF file's metadata (the header only, no tensors loaded)."""
     from pathlib import Path
 
     from course_lib.errors import CourseError
+    from course_lib.gguf_inspect import read_gguf
 
     path = Path(path)
-    if not path.is_file():
-        raise CourseError(f"GGUF file not found: {path}")
-    try:
-        fields, tensor_names = read_gguf_metadata(path)
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
-        raise CourseError(f"{path} is not a readable GGUF file: {exc}") from None
+    contents = read_gguf(path)
+    fields, tensor_names = contents.metadata, {t.name for t in contents.tensors}
 
     def value(key, default=None):
         return fields.get(key, default)
@@ -258,7 +199,8 @@ def arch_from_gguf(path) -> ModelArch:
     swa_layers: tuple[int, ...] = ()
     if window and arch in _GGUF_SWA_PERIOD:
         swa_layers = _pattern_swa_layers(n_layers, _GGUF_SWA_PERIOD[arch])
-    vocab = int(hp("vocab_size", fields.get("tokenizer.ggml.tokens", 0)))
+    tokens = fields.get("tokenizer.ggml.tokens", 0)  # a list, or its length when the vocabulary is long
+    vocab = int(hp("vocab_size", len(tokens) if isinstance(tokens, list) else tokens))
     ffn = hp("feed_forward_length", 0)
     if isinstance(ffn, list):
         ffn = max(ffn)

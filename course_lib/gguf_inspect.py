@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import struct
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from course_lib.errors import CourseError
@@ -41,6 +41,8 @@ class GGUFContents:
     alignment: int
     tensors: list[TensorInfo]
     metadata: dict
+    # key -> (GGUFValueType, element type of an array or None); filled by read_gguf(all_values=True)
+    metadata_types: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_params(self) -> int:
@@ -93,8 +95,20 @@ def tensor_bytes(type_name: str, n_elements: int) -> int:
     return -(-int(n_elements) // block) * nbytes
 
 
-def read_gguf(path) -> GGUFContents:
-    """The tensor table of a GGUF file (no tensor data is read)."""
+# Arrays of numbers up to this length are kept as lists (per-layer settings); longer ones (a
+# vocabulary's scores) are replaced by their length unless the caller asks for every value.
+SHORT_ARRAY = 4096
+
+
+def read_gguf(path, *, all_values: bool = False) -> GGUFContents:
+    """The metadata and tensor table of a GGUF file (no tensor data is read).
+
+    By default long arrays (the vocabulary, its scores and merges) are skipped
+    and stand in the metadata as their length; `all_values=True` keeps every
+    value and records each key's value type in `metadata_types`, which is what
+    copying the metadata into a new file needs (`course_lib.requantize`).
+    """
+    import numpy as np
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType as T
 
     path = Path(path).expanduser()
@@ -102,6 +116,7 @@ def read_gguf(path) -> GGUFContents:
         raise CourseError(f"GGUF file not found: {path}")
     scalar = {T.UINT8: "<B", T.INT8: "<b", T.UINT16: "<H", T.INT16: "<h", T.UINT32: "<I", T.INT32: "<i",
               T.FLOAT32: "<f", T.BOOL: "<?", T.UINT64: "<Q", T.INT64: "<q", T.FLOAT64: "<d"}
+    types: dict[str, tuple] = {}
     try:
         with open(path, "rb") as f:
             def read(fmt):
@@ -112,30 +127,47 @@ def read_gguf(path) -> GGUFContents:
                 return struct.unpack(fmt, data)[0]
 
             def read_str():
-                return f.read(read("<Q")).decode("utf-8")
+                size = read("<Q")
+                data = f.read(size)
+                if len(data) != size:
+                    raise ValueError("file ends inside the GGUF header")
+                return data.decode("utf-8")
+
+            def read_array():
+                etype, count = T(read("<I")), read("<Q")
+                keep = all_values or count <= SHORT_ARRAY
+                if etype in scalar:
+                    width = struct.calcsize(scalar[etype])
+                    if not keep:
+                        f.seek(count * width, 1)
+                        return etype, count
+                    data = f.read(count * width)
+                    if len(data) != count * width:
+                        raise ValueError("file ends inside the GGUF header")
+                    return etype, np.frombuffer(data, dtype=np.dtype(scalar[etype])).tolist()
+                values = [read_value(etype)[1] for _ in range(count)]
+                return etype, values if keep else count
 
             def read_value(vtype):
                 vtype = T(vtype)
                 if vtype == T.STRING:
-                    return read_str()
+                    return None, read_str()
                 if vtype == T.ARRAY:
-                    etype, count = T(read("<I")), read("<Q")
-                    if etype in scalar:
-                        f.seek(count * struct.calcsize(scalar[etype]), 1)
-                    else:
-                        for _ in range(count):
-                            read_value(etype)
-                    return f"[{count} values]"
-                return read(scalar[vtype])
+                    return read_array()
+                return None, read(scalar[vtype])
 
             if f.read(4) != b"GGUF":
                 raise ValueError("no GGUF magic number")
-            read("<I")
+            version = read("<I")
+            if version > 0xFFFF:  # a small number read the wrong way round
+                raise ValueError("it is big-endian; the course reads little-endian GGUF files only")
             n_tensors, n_kv = read("<Q"), read("<Q")
             metadata = {}
             for _ in range(n_kv):
                 key = read_str()
-                metadata[key] = read_value(read("<I"))
+                vtype = T(read("<I"))
+                sub_type, metadata[key] = read_value(vtype)
+                types[key] = (vtype, sub_type)
             raw = []
             for _ in range(n_tensors):
                 name = read_str()
@@ -148,13 +180,26 @@ def read_gguf(path) -> GGUFContents:
     data_offset = -(-header_end // alignment) * alignment
     tensors = []
     for name, dims, type_id, offset in raw:
-        qtype = GGMLQuantizationType(type_id)
+        try:
+            qtype = GGMLQuantizationType(type_id)
+        except ValueError:
+            raise CourseError(f"{path}: tensor {name!r} has tensor type id {type_id}, "
+                              "unknown to this gguf package") from None
         block, nbytes = GGML_QUANT_SIZES[qtype]
         n = 1
         for d in dims:
             n *= d
         tensors.append(TensorInfo(name, dims, qtype.name, n, n // block * nbytes, offset))
-    return GGUFContents(str(path), path.stat().st_size, data_offset, alignment, tensors, metadata)
+    return GGUFContents(str(path), path.stat().st_size, data_offset, alignment, tensors, metadata,
+                        types if all_values else {})
+
+
+def tensor_bytes_view(contents: GGUFContents, tensor: TensorInfo):
+    """A read-only memory map of one tensor's bytes: pages are read from disk as they are used."""
+    import numpy as np
+
+    return np.memmap(contents.path, dtype=np.uint8, mode="r", offset=contents.data_offset + tensor.offset,
+                     shape=(tensor.n_bytes,))
 
 
 def tensor_values(path, name: str):
@@ -172,7 +217,5 @@ def tensor_values(path, name: str):
         close = [t.name for t in contents.tensors if name.split(".")[-2:] == t.name.split(".")[-2:]][:3]
         raise CourseError(f"no tensor named {name!r} in {contents.path}" + (f"; did you mean {', '.join(close)}?" if close else ""))
     tensor = found[0]
-    raw = np.memmap(contents.path, dtype=np.uint8, mode="r", offset=contents.data_offset + tensor.offset,
-                    shape=(tensor.n_bytes,))
-    values = quants.dequantize(np.array(raw), GGMLQuantizationType[tensor.type_name])
+    values = quants.dequantize(np.array(tensor_bytes_view(contents, tensor)), GGMLQuantizationType[tensor.type_name])
     return np.asarray(values, dtype=np.float32).reshape(tensor.shape[::-1])

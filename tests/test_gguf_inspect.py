@@ -2,7 +2,6 @@
 
 import pytest
 
-from course_lib.architecture import arch_from_gguf
 from course_lib.catalogue import get_model
 from course_lib.errors import CourseError
 from course_lib.gguf_inspect import read_gguf
@@ -47,3 +46,37 @@ def test_not_a_gguf(tmp_path):
         read_gguf(bad)
     with pytest.raises(CourseError, match="not found"):
         read_gguf(tmp_path / "missing.gguf")
+
+
+def test_truncated_header(tmp_path, gemma_path):
+    cut = tmp_path / "cut.gguf"
+    with open(gemma_path, "rb") as f:
+        cut.write_bytes(f.read(100_000))  # ends inside the vocabulary
+    with pytest.raises(CourseError, match="ends inside the GGUF header"):
+        read_gguf(cut)
+
+
+def test_long_arrays_stand_as_their_length_unless_asked(contents, gemma_path):
+    assert contents.metadata["tokenizer.ggml.tokens"] == 262_144 and contents.metadata_types == {}
+    full = read_gguf(gemma_path, all_values=True)
+    tokens = full.metadata["tokenizer.ggml.tokens"]
+    assert len(tokens) == 262_144 and tokens[2] == "<bos>"
+
+
+@pytest.mark.slow  # gguf.GGUFReader itself takes seconds on a 262k-token vocabulary
+def test_header_walk_agrees_with_the_gguf_package(gemma_path):
+    import gguf
+
+    full = read_gguf(gemma_path, all_values=True)
+    reader = gguf.GGUFReader(str(gemma_path), "r")
+    assert full.data_offset == reader.data_offset
+    fields = {k: v for k, v in reader.fields.items() if not k.startswith("GGUF.")}
+    assert list(full.metadata) == list(fields)
+    for key, field in fields.items():
+        expected = field.contents()
+        assert full.metadata[key] == pytest.approx(expected) if isinstance(expected, float) else full.metadata[key] == expected, key
+        vtype, sub = full.metadata_types[key]
+        assert vtype == field.types[0] and sub == (field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None), key
+    assert [(t.name, t.shape, t.type_name, t.offset) for t in full.tensors] == [
+        (t.name, tuple(int(d) for d in t.shape), t.tensor_type.name, int(t.data_offset) - reader.data_offset)
+        for t in reader.tensors]
