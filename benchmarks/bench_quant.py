@@ -16,6 +16,7 @@ import llama_cpp
 import numpy as np
 
 from course_lib import quant
+from course_lib.gguf_inspect import tensor_values
 from course_lib.models import model_path
 
 GGML_TYPE = {"Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "Q4_K": 12, "Q6_K": 14}
@@ -49,9 +50,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=640)
     args = ap.parse_args()
-    reader = gguf.GGUFReader(model_path())
-    t = next(t for t in reader.tensors if t.name == "blk.0.ffn_down.weight")
-    w = gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+    w = tensor_values(model_path(), "blk.0.ffn_down.weight")
     x = np.ascontiguousarray(np.resize(w, (args.rows, w.shape[1])))
     mb = x.nbytes / 1e6
     c = ggml_quantizer()

@@ -21,9 +21,20 @@ def perplexity_text() -> str:
     return resources.files("course_lib").joinpath("data/perplexity_text.txt").read_text(encoding="utf-8")
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+def token_nll(logits, targets, rows_per_chunk: int = 16) -> np.ndarray:
+    """-log p(target) for each row of logits: logsumexp(row) - row[target].
+
+    A few rows at a time in float64: a whole window of 262,144-way float64
+    rows and its softmax temporaries would take a gigabyte.
+    """
+    targets = np.asarray(targets)
+    out = np.empty(len(targets))
+    for start in range(0, len(targets), rows_per_chunk):
+        rows = np.asarray(logits[start:start + rows_per_chunk], dtype=np.float64)
+        top = rows.max(axis=1)
+        logsumexp = top + np.log(np.exp(rows - top[:, None]).sum(axis=1))
+        out[start:start + len(rows)] = logsumexp - rows[np.arange(len(rows)), targets[start:start + len(rows)]]
+    return out
 
 
 def perplexity(model=None, text: str | None = None, n_ctx: int = 128, max_tokens: int | None = None,
@@ -48,11 +59,9 @@ def perplexity(model=None, text: str | None = None, n_ctx: int = 128, max_tokens
                 break
             llm.reset()
             llm.eval(window)
-            logp = _log_softmax(np.asarray(llm.scores[:len(window) - 1], dtype=np.float64))
-            targets = np.asarray(window[1:])
             # the first text token is predicted from BOS alone, with no context: left out
-            nll -= float(logp[np.arange(len(targets)), targets][1:].sum())
-            count += len(targets) - 1
+            nll += float(token_nll(llm.scores[1:len(window) - 1], window[2:]).sum())
+            count += len(window) - 2
         return math.exp(nll / count)
     finally:
         if own:

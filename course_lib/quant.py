@@ -62,9 +62,12 @@ def quantize(x, qtype: str, rows_per_chunk: int = 4096) -> np.ndarray:
     flat = x.reshape(-1, n)
     out = np.empty((flat.shape[0], size), dtype=np.uint8)
     step = max(1, rows_per_chunk * (256 // n))  # bound the temporaries, a chunk at a time
-    for start in range(0, flat.shape[0], step):
-        out[start:start + step] = q(np.ascontiguousarray(flat[start:start + step]).reshape(-1, n)
-                                    if n == 32 else flat[start:start + step].reshape(-1))
+    # On denormal or huge blocks, 1/scale overflows in ggml's float32 arithmetic as it does here;
+    # the bytes still equal ggml's (tested), so the overflow is expected, not worth a warning.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for start in range(0, flat.shape[0], step):
+            out[start:start + step] = q(np.ascontiguousarray(flat[start:start + step]).reshape(-1, n)
+                                        if n == 32 else flat[start:start + step].reshape(-1))
     return out.reshape(*x.shape[:-1], x.shape[-1] // n * size)
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from course_lib import quant
 from course_lib.errors import CourseError
+from course_lib.gguf_inspect import GGUFContents, read_gguf, type_size
 
 # llama.cpp's fallback when a row length is not a multiple of the K-quant super-block.
 K_FALLBACK = {"Q4_K": "Q5_0", "Q6_K": "Q8_0"}
@@ -48,12 +49,12 @@ def target_type(name: str, shape: tuple[int, ...], qtype: str, has_output: bool)
     return chosen
 
 
-def plan(reader: gguf.GGUFReader, qtype: str) -> list[TensorPlan]:
-    names = {t.name for t in reader.tensors}
+def plan(contents: GGUFContents, qtype: str) -> list[TensorPlan]:
+    names = {t.name for t in contents.tensors}
     out = []
-    for t in reader.tensors:
-        shape = tuple(int(n) for n in reversed(t.shape.tolist()))
-        out.append(TensorPlan(t.name, shape, t.tensor_type.name,
+    for t in contents.tensors:
+        shape = tuple(reversed(t.shape))
+        out.append(TensorPlan(t.name, shape, t.type_name,
                               target_type(t.name, shape, qtype, "output.weight" in names)))
     return out
 
@@ -64,15 +65,26 @@ def _dequantize_rows(raw: np.ndarray, source: str, row_len: int) -> np.ndarray:
     return gguf.quants.dequantize(raw, gguf.GGMLQuantizationType[source]).reshape(raw.shape[0], row_len)
 
 
-def _requantized(tensor, p: TensorPlan) -> np.ndarray:
-    raw = np.asarray(tensor.data)
-    raw = raw.reshape(-1, raw.shape[-1]) if raw.ndim > 1 else raw.reshape(1, -1)
+def _read_rows(f, offset: int, n_rows: int, row_bytes: int) -> np.ndarray:
+    # Plain reads rather than a memory map: mapped pages would stay resident until the map closes.
+    f.seek(offset)
+    data = np.fromfile(f, dtype=np.uint8, count=n_rows * row_bytes)
+    if data.size != n_rows * row_bytes:
+        raise CourseError(f"{f.name} ends inside its tensor data (truncated download?)")
+    return data.reshape(n_rows, row_bytes)
+
+
+def _requantized(f, offset: int, n_rows: int, p: TensorPlan) -> np.ndarray:
+    """The tensor at `offset` in the open source file, requantized to p.target_type, slice by slice."""
+    n_src, size_src = type_size(p.source_type)
+    row_bytes = p.shape[-1] // n_src * size_src
     n, size = quant.block_layout(p.target_type)
-    out = np.empty((raw.shape[0], p.shape[-1] // n * size), dtype=np.uint8)
-    for start in range(0, raw.shape[0], ROWS_PER_SLICE):
-        rows = _dequantize_rows(raw[start:start + ROWS_PER_SLICE], p.source_type, p.shape[-1])
-        out[start:start + ROWS_PER_SLICE] = quant.quantize(rows, p.target_type)
-    return out.reshape(*p.shape[:-1], out.shape[-1])
+    out = np.empty((n_rows, p.shape[-1] // n * size), dtype=np.uint8)
+    for start in range(0, n_rows, ROWS_PER_SLICE):
+        count = min(ROWS_PER_SLICE, n_rows - start)
+        raw = _read_rows(f, offset + start * row_bytes, count, row_bytes)
+        out[start:start + count] = quant.quantize(_dequantize_rows(raw, p.source_type, p.shape[-1]), p.target_type)
+    return out
 
 
 def requantize(src, dst, qtype: str, progress: bool = True) -> list[TensorPlan]:
@@ -85,36 +97,53 @@ def requantize(src, dst, qtype: str, progress: bool = True) -> list[TensorPlan]:
         raise CourseError(f"no GGUF file at {src}")
     if src.resolve() == dst.resolve():
         raise CourseError("the output file must differ from the input file")
-    reader = gguf.GGUFReader(src)
-    arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
-    writer = gguf.GGUFWriter(dst, arch)
-    for field in reader.fields.values():
-        if field.name == gguf.Keys.General.ARCHITECTURE or field.name.startswith("GGUF."):
-            continue
-        vtype = field.types[0]
-        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-        value = field.contents()
-        if field.name == gguf.Keys.General.FILE_TYPE:
-            value = int(gguf.LlamaFileType[FILE_TYPE[qtype]])
-        writer.add_key_value(field.name, value, vtype, sub_type=sub)
-    plans = plan(reader, qtype)
-    for t, p in zip(reader.tensors, plans):
-        if p.target_type == "keep":
-            writer.add_tensor_info(t.name, t.data.shape, t.data.dtype, t.data.nbytes, t.tensor_type)
-        else:
-            n, size = quant.block_layout(p.target_type)
-            byte_shape = (*p.shape[:-1], p.shape[-1] // n * size)
-            writer.add_tensor_info(t.name, byte_shape, np.dtype(np.uint8), int(np.prod(byte_shape)),
-                                   gguf.GGMLQuantizationType[p.target_type])
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    items = zip(reader.tensors, plans)
-    if progress:
-        from tqdm.auto import tqdm
-        items = tqdm(list(items), desc=f"requantizing to {qtype}", unit="tensor")
-    for t, p in items:
-        data = t.data if p.target_type == "keep" else _requantized(t, p)
-        writer.write_tensor_data(data, tensor_endianess=reader.endianess)
-    writer.close()
+    if not dst.parent.is_dir():
+        raise CourseError(f"no folder {dst.parent} to write {dst.name} into")
+    contents = read_gguf(src, all_values=True)
+    if gguf.Keys.General.ARCHITECTURE not in contents.metadata:
+        raise CourseError(f"{src} has no general.architecture in its metadata; llama.cpp could not load it either")
+    plans = plan(contents, qtype)
+    # Written beside dst and renamed at the end: a failed run leaves no half file and spares an old dst.
+    partial = dst.with_name(dst.name + ".partial")
+    try:
+        _write(contents, plans, partial, qtype, progress)
+        partial.replace(dst)
+    finally:
+        partial.unlink(missing_ok=True)
     return plans
+
+
+def _write(contents: GGUFContents, plans: list[TensorPlan], dst: Path, qtype: str, progress: bool) -> None:
+    writer = gguf.GGUFWriter(dst, contents.metadata[gguf.Keys.General.ARCHITECTURE])
+    writer.data_alignment = contents.alignment  # pad tensors as the copied general.alignment says
+    for key, value in contents.metadata.items():
+        if key == gguf.Keys.General.ARCHITECTURE:
+            continue  # the writer adds it first
+        vtype, sub_type = contents.metadata_types[key]
+        if key == gguf.Keys.General.FILE_TYPE:
+            value = int(gguf.LlamaFileType[FILE_TYPE[qtype]])
+        writer.add_key_value(key, value, vtype, sub_type=sub_type)
+    for t, p in zip(contents.tensors, plans):
+        qtype_out = p.source_type if p.target_type == "keep" else p.target_type
+        n, size = type_size(qtype_out)
+        byte_shape = (*p.shape[:-1], p.shape[-1] // n * size)
+        writer.add_tensor_info(t.name, byte_shape, np.dtype(np.uint8), int(np.prod(byte_shape)),
+                               gguf.GGMLQuantizationType[qtype_out])
+    try:
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_ti_data_to_file()
+        items = zip(contents.tensors, plans)
+        if progress:
+            from tqdm.auto import tqdm
+            items = tqdm(list(items), desc=f"requantizing to {qtype}", unit="tensor")
+        with open(contents.path, "rb") as f:
+            for t, p in items:
+                offset = contents.data_offset + t.offset
+                if p.target_type == "keep":
+                    data = _read_rows(f, offset, 1, t.n_bytes)
+                else:
+                    data = _requantized(f, offset, t.n_elements // p.shape[-1], p)
+                writer.write_tensor_data(data)
+    finally:
+        writer.close()
