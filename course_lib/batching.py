@@ -28,13 +28,6 @@ from course_lib.errors import CourseError, require_positive
 
 POLICIES = ("serial", "static", "continuous")
 
-# Fallbacks when `course_lib.catalogue` is not available: NVIDIA's A100 80GB SXM datasheet
-# (2039 GB/s HBM2e, 312 TFLOP/s dense FP16 tensor) and Llama 3.1 8B's config.json
-# (8.03e9 parameters; 32 layers x 8 KV heads x 128 dims x K and V x 2 bytes of FP16 per token).
-A100_80GB = {"name": "A100 80GB SXM", "bandwidth_bytes_per_s": 2.039e12, "fp16_flops": 312e12}
-LLAMA_8B = {"name": "Llama 3.1 8B FP16", "params": 8_030_261_248, "bytes_per_param": 2,
-            "kv_bytes_per_token": 32 * 8 * 128 * 2 * 2}
-
 
 @dataclass(frozen=True)
 class Roofline:
@@ -60,25 +53,20 @@ class Roofline:
         return 1.0 / self.step_time(1, context)
 
 
-def a100_llama8b(device: str | None = None) -> Roofline:
-    """The roofline of an 8B FP16 model on an A100 (or on `device` from the catalogue)."""
-    dev = dict(A100_80GB)
-    try:
-        from course_lib.catalogue import get_device
+def a100_llama8b(device: str | None = None, model: str = "llama-3.1-8b") -> Roofline:
+    """The roofline of an 8B model in FP16 on an A100 80GB (or on `device`), both from the course catalogue.
 
-        d = get_device(device or "A100 80GB")
-        dev = {"name": d.name, "bandwidth_bytes_per_s": d.bandwidth_bytes_per_s, "fp16_flops": d.fp16_flops}
-    except ImportError:
-        if device:
-            raise CourseError(f"device {device!r} needs course_lib.catalogue, which is not installed") from None
-    except CourseError:
-        if device:
-            raise
-    if not dev.get("fp16_flops"):
-        raise CourseError(f"{dev['name']} has no FP16 FLOP/s figure in the catalogue: pass a Roofline yourself")
-    m = LLAMA_8B
-    return Roofline(m["params"] * m["bytes_per_param"], m["kv_bytes_per_token"], m["params"],
-                    dev["bandwidth_bytes_per_s"], dev["fp16_flops"])
+    Weights: the parameter count of notebook 01 at 2 bytes each; KV cache: notebook 03's bytes per token.
+    """
+    from course_lib.catalogue import get_device, get_model
+    from course_lib.kv import kv_bytes_per_token
+    from course_lib.params import param_count
+
+    dev, arch = get_device(device or "A100 80GB"), get_model(model)
+    if not dev.fp16_flops:
+        raise CourseError(f"{dev.name} has no FP16 FLOP/s figure in the catalogue: pass a Roofline yourself")
+    params = param_count(arch)
+    return Roofline(2 * params, kv_bytes_per_token(arch), params, dev.bandwidth_bytes_per_s, dev.fp16_flops)
 
 
 @dataclass

@@ -72,7 +72,7 @@ def _devices() -> dict[str, Device]:
 
 def _unknown(kind: str, name: str, known) -> CourseError:
     close = difflib.get_close_matches(str(name).lower(), list(known), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; run `llm-course fit --list` to see them"
+    hint = f"; did you mean {', '.join(close)}?" if close else "; run `llm-course fit --list` to see them"
     return CourseError(f"unknown {kind} {name!r}{hint}")
 
 

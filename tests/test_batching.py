@@ -2,7 +2,7 @@
 
 import pytest
 
-from course_lib.batching import LLAMA_8B, Roofline, a100_llama8b, concurrency_table, frontier, simulate, workload
+from course_lib.batching import Roofline, a100_llama8b, concurrency_table, frontier, simulate, workload
 from course_lib.errors import CourseError
 
 
@@ -18,7 +18,9 @@ def test_roofline_step_time_is_the_slower_of_memory_and_compute():
 
 def test_a100_8b_single_stream_bound_is_bandwidth_over_weight_bytes():
     r = a100_llama8b()
-    assert r.weights_bytes == 2 * LLAMA_8B["params"]
+    # Llama 3.1 8B's published count at FP16; 32 layers x 8 KV heads x 128 x (K and V) x 2 bytes per token
+    assert r.weights_bytes == 2 * 8_030_261_248 and r.kv_bytes_per_token == 32 * 8 * 128 * 2 * 2
+    assert (r.bandwidth_bytes_per_s, r.flops_per_s) == (2.039e12, 312e12)  # the A100 80GB SXM datasheet
     assert r.single_stream_tok_s() == pytest.approx(r.bandwidth_bytes_per_s / r.weights_bytes)
 
 

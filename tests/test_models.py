@@ -1,7 +1,6 @@
 """Model provisioning: the default model is assembled once, verified, and overridable."""
 
 import hashlib
-import os
 
 import pytest
 
