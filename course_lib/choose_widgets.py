@@ -9,29 +9,22 @@ from __future__ import annotations
 GB, GIB = 10**9, 2**30
 
 
-def _style():
-    return {"description_width": "initial"}
-
-
 def gpu_chooser_widget(models=None, headroom: float = 0.10):
     """Model, quantization, context and concurrency in; the catalogue's GPUs ranked (fit, bandwidth, compute) out."""
     import ipywidgets as widgets
 
-    from course_lib.catalogue import list_models
+    from course_lib.catalogue import get_model, list_models
     from course_lib.decide import rank_devices
     from course_lib.weights import list_quants
+    from course_lib.widget_style import (choice, context_slider, keep_context_within_model, redraw_on,
+                                         sequences_slider, verdict_html)
 
     models = list(models or list_models())
-    style = _style()
-    model = widgets.Dropdown(options=models, value="llama-3.1-8b" if "llama-3.1-8b" in models else models[0],
-                             description="Model:", style=style)
-    quant = widgets.Dropdown(options=list_quants(), value="Q4_K_M", description="Quantization:", style=style)
-    ctx = widgets.IntSlider(value=8192, min=256, max=131072, step=256, description="Context (tokens):",
-                            style=style, continuous_update=False)
-    conc = widgets.IntSlider(value=1, min=1, max=64, description="Concurrent sequences:", style=style,
-                             continuous_update=False)
-    verdict = widgets.HTML()
-    verdict.add_class("llm-course-verdict")
+    model = choice(models, "Model:", "llama-3.1-8b")
+    quant = choice(list_quants(), "Quantization:", "Q4_K_M")
+    ctx = context_slider()
+    conc = sequences_slider()
+    verdict = verdict_html()
     table = widgets.HTML()
 
     def redraw(*_):
@@ -56,9 +49,8 @@ def gpu_chooser_widget(models=None, headroom: float = 0.10):
                          f"<td>{r.decode_tok_s_bound:,.0f}</td></tr>")
         table.value = "".join(lines) + "</table>"
 
-    for control in (model, quant, ctx, conc):
-        control.observe(redraw, names="value")
-    redraw()
+    keep_context_within_model(model, ctx, lambda name: get_model(name).max_context)
+    redraw_on(redraw, model, quant, ctx, conc)
     return widgets.VBox([model, quant, ctx, conc, verdict, table])
 
 
@@ -67,25 +59,21 @@ def offload_widget(models=None, gpus=None, rams=None):
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from course_lib.catalogue import get_device, list_devices, list_models
+    from course_lib.catalogue import get_device, get_model, list_devices, list_models
     from course_lib.memory import offload_split
     from course_lib.offload import INTERACTIVE_TOK_S, offload_curve
+    from course_lib.widget_style import (choice, context_slider, keep_context_within_model, redraw_on,
+                                         sequences_slider, show, verdict_html)
 
     models = list(models or list_models())
     gpus = list(gpus or [d.name for d in list_devices() if d.kind == "gpu"])
     rams = list(rams or [d.name for d in list_devices() if d.kind == "cpu"])
-    style = _style()
-    model = widgets.Dropdown(options=models, value="llama-3.1-70b" if "llama-3.1-70b" in models else models[0],
-                             description="Model:", style=style)
-    gpu = widgets.Dropdown(options=gpus, value="RTX 4090" if "RTX 4090" in gpus else gpus[0], description="GPU:",
-                           style=style)
-    ram = widgets.Dropdown(options=rams, value=rams[-1], description="System RAM:", style=style)
-    ctx = widgets.IntSlider(value=4096, min=256, max=32768, step=256, description="Context (tokens):", style=style,
-                            continuous_update=False)
-    conc = widgets.IntSlider(value=1, min=1, max=32, description="Concurrent sequences:", style=style,
-                             continuous_update=False)
-    verdict = widgets.HTML()
-    verdict.add_class("llm-course-verdict")
+    model = choice(models, "Model:", "llama-3.1-70b")
+    gpu = choice(gpus, "GPU:", "RTX 4090")
+    ram = choice(rams, "System RAM:", rams[-1])
+    ctx = context_slider(value=4096, max=32768)
+    conc = sequences_slider(max=32)
+    verdict = verdict_html()
     plot = widgets.Output()
 
     def redraw(*_):
@@ -110,9 +98,8 @@ def offload_widget(models=None, gpus=None, rams=None):
             ax.set_title(f"{model.value}: speed vs layers offloaded to the {dev.name}")
             ax.legend(fontsize=8)
             fig.tight_layout()
-            plt.show()
+            show(fig)
 
-    for control in (model, gpu, ram, ctx, conc):
-        control.observe(redraw, names="value")
-    redraw()
+    keep_context_within_model(model, ctx, lambda name: get_model(name).max_context)
+    redraw_on(redraw, model, gpu, ram, ctx, conc)
     return widgets.VBox([model, gpu, ram, ctx, conc, verdict, plot])

@@ -98,17 +98,17 @@ def break_even_widget(prices: list[ApiPrice], setups: list[SelfHosted], workload
     import matplotlib.pyplot as plt
     import numpy as np
 
-    style = {"description_width": "initial"}
-    price_choice = widgets.Dropdown(options=[(p.name, p) for p in prices], description="API model:", style=style)
-    setup_choice = widgets.Dropdown(options=[(s.name, s) for s in setups], description="Self-hosted setup:", style=style)
+    from course_lib.widget_style import choice, control, redraw_on, show, verdict_html
+
+    price_choice = choice([(p.name, p) for p in prices], "API model:")
+    setup_choice = choice([(s.name, s) for s in setups], "Self-hosted setup:")
     requests = widgets.IntSlider(value=int(workload.requests_per_day), min=100, max=1_000_000, step=100,
-                                 description="Requests per day:", style=style, continuous_update=False)
+                                 description="Requests per day:", **control(), continuous_update=False)
     tokens_in = widgets.IntSlider(value=workload.input_tokens, min=50, max=8000, step=50,
-                                  description="Input tokens per request:", style=style, continuous_update=False)
+                                  description="Input tokens per request:", **control(), continuous_update=False)
     tokens_out = widgets.IntSlider(value=workload.output_tokens, min=10, max=2000, step=10,
-                                   description="Output tokens per request:", style=style, continuous_update=False)
-    verdict = widgets.HTML()
-    verdict.add_class("llm-course-verdict")  # how browser tests and the app find the verdict
+                                   description="Output tokens per request:", **control(), continuous_update=False)
+    verdict = verdict_html()
     plot = widgets.Output()
 
     def redraw(*_):
@@ -133,9 +133,7 @@ def break_even_widget(prices: list[ApiPrice], setups: list[SelfHosted], workload
             ax.set_title("Monthly cost: API vs self-hosted")
             ax.legend(loc="upper left", fontsize=8)
             fig.tight_layout()
-            plt.show()
+            show(fig)
 
-    for control in (price_choice, setup_choice, requests, tokens_in, tokens_out):
-        control.observe(redraw, names="value")
-    redraw()
+    redraw_on(redraw, price_choice, setup_choice, requests, tokens_in, tokens_out)
     return widgets.VBox([price_choice, setup_choice, requests, tokens_in, tokens_out, verdict, plot])

@@ -16,28 +16,23 @@ def fit_widget(models=None, devices=None, headroom: float = 0.10):
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from course_lib.catalogue import get_device, list_devices, list_models
+    from course_lib.catalogue import get_device, get_model, list_devices, list_models
     from course_lib.kv import KV_CACHE_TYPES
     from course_lib.memory import (budget_bytes, decode_tok_s_bound, estimate, fits, max_concurrency, max_context,
                                    runtime_bytes)
     from course_lib.weights import list_quants
+    from course_lib.widget_style import (choice, context_slider, keep_context_within_model, legend_below, redraw_on,
+                                         sequences_slider, show, verdict_html)
 
     models = list(models or list_models())
     devices = list(devices or [d.name for d in list_devices()])
-    style = {"description_width": "initial"}
-    model = widgets.Dropdown(options=models, value="llama-3.1-8b" if "llama-3.1-8b" in models else models[0],
-                             description="Model:", style=style)
-    quant = widgets.Dropdown(options=list_quants(), value="Q4_K_M", description="Quantization:", style=style)
-    ctx = widgets.IntSlider(value=8192, min=256, max=131072, step=256, description="Context (tokens):",
-                            style=style, continuous_update=False)
-    conc = widgets.IntSlider(value=1, min=1, max=64, description="Concurrent sequences:", style=style,
-                             continuous_update=False)
-    kv_type = widgets.Dropdown(options=[t for t in ("f16", "q8_0", "q4_0") if t in KV_CACHE_TYPES], value="f16",
-                               description="KV cache type:", style=style)
-    device = widgets.Dropdown(options=devices, value="RTX 4090" if "RTX 4090" in devices else devices[0],
-                              description="Device:", style=style)
-    verdict = widgets.HTML()
-    verdict.add_class("llm-course-verdict")
+    model = choice(models, "Model:", "llama-3.1-8b")
+    quant = choice(list_quants(), "Quantization:", "Q4_K_M")
+    ctx = context_slider()
+    conc = sequences_slider()
+    kv_type = choice([t for t in ("f16", "q8_0", "q4_0") if t in KV_CACHE_TYPES], "KV cache type:")
+    device = choice(devices, "Device:", "RTX 4090")
+    verdict = verdict_html()
     plot = widgets.Output()
 
     def redraw(*_):
@@ -55,7 +50,7 @@ def fit_widget(models=None, devices=None, headroom: float = 0.10):
             f"Decode bound: {speed:,.0f} tokens/s")
         with plot:
             plot.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(7, 2.4))
+            fig, ax = plt.subplots(figsize=(7, 3.0), layout="constrained")
             parts = [("weights", est.weights_bytes), ("KV cache", est.kv_cache_bytes),
                      ("overhead (buffers)", est.overhead_bytes + runtime_bytes(dev))]
             left = 0.0
@@ -70,11 +65,9 @@ def fit_widget(models=None, devices=None, headroom: float = 0.10):
             ax.set_yticks([])
             ax.set_xlabel("memory (GiB, 2^30 bytes)")
             ax.set_title(f"{est.model} {est.quant} on {dev.name}: {conc.value} x {ctx.value:,} tokens")
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.4), ncol=3, fontsize=8)
-            fig.tight_layout()
-            plt.show()
+            legend_below(fig, ax, ncol=3)
+            show(fig)
 
-    for control in (model, quant, ctx, conc, kv_type, device):
-        control.observe(redraw, names="value")
-    redraw()
+    keep_context_within_model(model, ctx, lambda name: get_model(name).max_context)
+    redraw_on(redraw, model, quant, ctx, conc, kv_type, device)
     return widgets.VBox([model, quant, ctx, conc, kv_type, device, verdict, plot])

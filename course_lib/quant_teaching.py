@@ -85,6 +85,24 @@ def roundtrip(x, fmt: str, block: int = 32) -> np.ndarray:
     raise ValueError(f"unknown teaching format {fmt!r}")
 
 
+def teaching_bits_per_weight(fmt: str, block: int = 32, row_length: int | None = None,
+                             n_weights: int | None = None) -> float:
+    """Storage cost of a teaching format: the codes plus its float32 scales (and zero points).
+
+    Per-tensor scaling costs one scale for the whole tensor (`n_weights`), per-channel one per row
+    (`row_length` weights), per-block one per `block`; NF4 keeps one float32 absmax per block, as
+    bitsandbytes does without double quantization.
+    """
+    if fmt == "nf4":
+        return 4 + 32 / block
+    code_bits, extra = 8, 64 if fmt.startswith("zeropoint_") else 32  # scale (+ zero point) per group
+    granularity = fmt.rsplit("_", 1)[-1]
+    group = {"block": block, "channel": row_length, "tensor": n_weights}.get(granularity)
+    if fmt not in TEACHING_FORMATS or not group:
+        raise ValueError(f"cannot size {fmt!r} (block={block}, row_length={row_length}, n_weights={n_weights})")
+    return code_bits + extra / group
+
+
 TEACHING_FORMATS = (
     "absmax_int8_tensor", "absmax_int8_channel", "absmax_int8_block",
     "zeropoint_int8_tensor", "zeropoint_int8_channel", "zeropoint_int8_block", "nf4",

@@ -1,28 +1,33 @@
-"""Quantization explorer widget (notebook 02): pick a tensor, a format and a block size;
-see the histogram of the weights and of the quantization error."""
+"""Quantization explorer (notebook 02, and the calculator app): pick a weight tensor of the
+real model, a format and a block size; see what the format costs in bits and in error, and
+the histograms of the weights and of the error."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from course_lib import quant
-from course_lib.quant_teaching import TEACHING_FORMATS, roundtrip
+from course_lib.quant_teaching import TEACHING_FORMATS, roundtrip, teaching_bits_per_weight
+
+# Enough rows for a smooth histogram, few enough that every change redraws in well under a second.
+SAMPLE_ROWS = 256
+# Teaching formats whose scale is per block; every GGUF type has its own fixed block.
+BLOCK_FORMATS = ("absmax_int8_block", "zeropoint_int8_block", "nf4")
 
 
-def tensor_names(reader) -> list[str]:
-    return [t.name for t in reader.tensors if len(t.shape) == 2 and t.name != "token_embd.weight"]
+def explorer_tensor_names(contents) -> list[str]:
+    """The 2-D weight matrices of a GGUF (a `gguf_inspect.GGUFContents`), embedding left out (too big to redraw)."""
+    return [t.name for t in contents.tensors if len(t.shape) == 2 and t.name != "token_embd.weight"]
 
 
-def load_tensor(reader, name: str, max_rows: int = 256) -> np.ndarray:
-    import gguf
-
-    t = next(t for t in reader.tensors if t.name == name)
-    rows = np.asarray(t.data)[:max_rows]
-    return gguf.quants.dequantize(rows, t.tensor_type).astype(np.float32)
+def format_bits_per_weight(fmt: str, w: np.ndarray, block: int = 32) -> float:
+    if fmt in quant.QTYPES:
+        return quant.bits_per_weight(fmt)
+    return teaching_bits_per_weight(fmt, block, row_length=w.shape[-1], n_weights=w.size)
 
 
 def error_stats(w: np.ndarray, fmt: str, block: int = 32) -> dict:
-    """RMSE, SNR (dB) and max error of a format (GGUF type or teaching format) on w."""
+    """Bits per weight, RMSE, SNR (dB) and max error of a format (GGUF type or teaching format) on w."""
     if fmt in quant.QTYPES:
         back = quant.dequantize(quant.quantize(w, fmt), fmt, w.shape)
     else:
@@ -31,43 +36,60 @@ def error_stats(w: np.ndarray, fmt: str, block: int = 32) -> dict:
     rmse = float(np.sqrt(np.mean(err ** 2)))
     signal = float(np.sqrt(np.mean(w ** 2)))
     snr = 20 * np.log10(signal / rmse) if rmse > 0 else float("inf")
-    return {"rmse": rmse, "snr_db": float(snr), "max_error": float(np.abs(err).max()), "error": err}
+    return {"bits_per_weight": format_bits_per_weight(fmt, w, block), "rmse": rmse, "snr_db": float(snr),
+            "max_error": float(np.abs(err).max()), "error": err}
 
 
 def explorer_widget(model=None):
+    """An ipywidgets container on the course model (or `model`, a GGUF path)."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
+    from course_lib.errors import CourseError
     from course_lib.gguf_inspect import read_gguf, tensor_values
     from course_lib.models import model_path
+    from course_lib.widget_style import choice, control, redraw_on, show, verdict_html
 
-    # gguf.GGUFReader turns each of a 262k-token vocabulary's strings into an array (seconds and
-    # hundreds of MB); the header walk of gguf_inspect reads only what the explorer needs.
-    path = model_path(model)
-    names = [t.name for t in read_gguf(path).tensors if len(t.shape) == 2 and t.name != "token_embd.weight"]
-    tensor = widgets.Dropdown(options=names, value=names[0], description="tensor")
-    fmt = widgets.Dropdown(options=list(quant.QTYPES) + list(TEACHING_FORMATS), value="Q4_0", description="format")
-    block = widgets.Dropdown(options=[32, 64, 128, 256], value=32, description="block (weights)")
-    verdict = widgets.HTML()
-    verdict.add_class("llm-course-verdict")
+    try:
+        path = model_path(model)
+        contents = read_gguf(path)
+    except CourseError as exc:  # the app shows this instead of a traceback
+        return widgets.HTML(f"<b>The quantization explorer needs a GGUF model:</b> {exc}")
+    stored = {t.name: t.type_name for t in contents.tensors}
+    names = explorer_tensor_names(contents)
+    tensor = choice(names, "Tensor:")
+    fmt = choice(list(quant.QTYPES) + list(TEACHING_FORMATS), "Format:", "Q4_0")
+    block = widgets.Dropdown(options=[16, 32, 64, 128, 256], value=32, description="Block size (weights):",
+                             **control(), disabled=True)
+    verdict = verdict_html()
     plot = widgets.Output()
+    cache: dict[str, np.ndarray] = {}
+
+    def weights(name: str) -> np.ndarray:
+        if name not in cache:
+            cache.clear()  # one tensor at a time: a Binder kernel has little memory to spare
+            cache[name] = np.ascontiguousarray(tensor_values(path, name)[:SAMPLE_ROWS])
+        return cache[name]
 
     def update(_=None):
-        w = tensor_values(path, tensor.value)[:256]
+        # GGUF types carry their own block (32 or 256 weights); only the teaching formats take one.
+        block.disabled = fmt.value not in BLOCK_FORMATS
+        w = weights(tensor.value)
         s = error_stats(w, fmt.value, block.value)
-        verdict.value = (f"{tensor.value} as {fmt.value}: RMSE {s['rmse']:.3g}, SNR {s['snr_db']:.1f} dB, "
-                         f"max error {s['max_error']:.3g}")
+        blocks = f", blocks of {block.value}" if not block.disabled else ""
+        verdict.value = (
+            f"<b>{tensor.value}</b> (stored as {stored[tensor.value]}; first {w.shape[0]} rows of {w.shape[1]} "
+            f"weights) as <b>{fmt.value}</b>{blocks}: <b>{s['bits_per_weight']:.3g} bits per weight</b>, "
+            f"RMSE {s['rmse']:.3g}, SNR {s['snr_db']:.1f} dB, max error {s['max_error']:.3g}")
         with plot:
             plot.clear_output(wait=True)
-            fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3))
+            fig, (a, b) = plt.subplots(1, 2, figsize=(7.5, 2.8))
             a.hist(w.ravel(), bins=100)
-            a.set(title="weights", xlabel="value", ylabel="count")
+            a.set(title="weights", xlabel="weight value (dimensionless)", ylabel="count (weights)")
             b.hist(s["error"].ravel(), bins=100, color="tab:red")
-            b.set(title=f"error ({fmt.value})", xlabel="dequantized - original", ylabel="count")
+            b.set(title=f"error as {fmt.value}", xlabel="dequantized - original", ylabel="count (weights)")
             fig.tight_layout()
-            plt.show()
+            show(fig)
 
-    for control in (tensor, fmt, block):
-        control.observe(update, names="value")
-    update()
-    return widgets.VBox([widgets.HBox([tensor, fmt, block]), verdict, plot])
+    redraw_on(update, tensor, fmt, block)
+    return widgets.VBox([tensor, fmt, block, verdict, plot])

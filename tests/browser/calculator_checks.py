@@ -25,9 +25,36 @@ def readout_int(calc: Calculator, slider: str) -> int:
     return int(calc.slider_readout(slider).inner_text().replace(",", ""))
 
 
+# What a person can reach with the Tab key in an ipywidgets form, in document order.
+FOCUSABLE = "select, input, .noUi-handle, .widget-readout[contenteditable='true']"
+
+
+def lengthen_context(calc: Calculator, verdict: str, chart: str, steps: int) -> tuple[str, str]:
+    """Move the context slider `steps` to the right with the keyboard; return the verdict and chart once they follow."""
+    before = readout_int(calc, "Context (tokens)")
+    after = int(calc.press_slider("Context (tokens)", "ArrowRight", steps).replace(",", ""))
+    assert after > before, f"the context slider did not move from {before}"
+    calc.wait_changed(verdict, chart, "moving the context slider")
+    return calc.verdict_text(), calc.figure_src()
+
+
 def check_labels(calc: Calculator) -> None:
     missing = unlabelled_controls(calc.root)
     assert not missing, f"controls without a visible label: {missing}"
+    check_tab_order(calc)
+
+
+def check_tab_order(calc: Calculator) -> None:
+    """Every enabled control is reached with the Tab key, one after another, in the order shown."""
+    stops = [c for c in calc.root.locator(FOCUSABLE).all() if c.is_visible() and c.is_enabled()]
+    assert len(stops) >= 2, "a calculator with fewer than two controls?"
+    stops[0].focus()
+    for i, stop in enumerate(stops[1:], start=1):
+        calc.page.keyboard.press("Tab")
+        focused = stop.evaluate("e => e === document.activeElement || e.contains(document.activeElement)")
+        assert focused, (f"Tab from control {i - 1} did not reach control {i} "
+                         f"({stop.evaluate('e => e.outerHTML.slice(0, 120)')}); focus is on "
+                         + calc.page.evaluate("document.activeElement.outerHTML.slice(0, 120)"))
 
 
 def check_cost(calc: Calculator) -> None:
@@ -69,11 +96,7 @@ def check_kv(calc: Calculator) -> None:
     verdict, figure = calc.verdict_text(), calc.figure_src()
     kv = number_after(verdict, "KV cache:", "GiB")
 
-    before = readout_int(calc, "Context (tokens)")
-    after = int(calc.press_slider("Context (tokens)", "ArrowRight", 4).replace(",", ""))
-    assert after > before
-    calc.wait_changed(verdict, figure, "moving the context slider")
-    verdict, figure = calc.verdict_text(), calc.figure_src()
+    verdict, figure = lengthen_context(calc, verdict, figure, steps=4)
     assert number_after(verdict, "KV cache:", "GiB") > kv, f"more context, yet no bigger cache: {verdict}"
     kv = number_after(verdict, "KV cache:", "GiB")
 
@@ -86,9 +109,13 @@ def check_kv(calc: Calculator) -> None:
     calc.wait_changed(verdict, figure, f"choosing the model {chosen!r}")
     verdict, figure = calc.verdict_text(), calc.figure_src()
 
-    # Option 0 is "(type a size below)"; a device from the catalogue fills in its memory.
+    # The explorer starts on a catalogue device; another one fills in its own memory.
     memory = calc.text_box("Memory (GB)").input_value()
-    chosen = calc.choose_index("GPU / device", 1)
+    select = calc.dropdown("GPU / device")
+    assert "4090" in select.evaluate("s => s.options[s.selectedIndex].text"), "the explorer should start on the RTX 4090"
+    other = select.evaluate("s => [...s.options].findIndex(o => o.text.includes('3060'))")  # 12 GB, not 24
+    assert other > 0, "no RTX 3060 in the device list"
+    chosen = calc.choose_index("GPU / device", other)
     expect(calc.text_box("Memory (GB)")).not_to_have_value(memory)
     calc.wait_changed(verdict, figure, f"choosing the device {chosen!r}")
     verdict, figure = calc.verdict_text(), calc.figure_src()
@@ -96,6 +123,7 @@ def check_kv(calc: Calculator) -> None:
     calc.type_into("Memory (GB)", "0.01")  # far too little for any model: the verdict must say so
     calc.wait_changed(verdict, figure, "typing a 0.01 GB memory budget")
     assert "does not fit" in calc.verdict_text(), calc.verdict_text()
+    expect(calc.dropdown("GPU / device")).to_have_js_property("selectedIndex", 0)  # no card has 0.01 GB
 
 
 def check_fit(calc: Calculator) -> None:
@@ -104,11 +132,7 @@ def check_fit(calc: Calculator) -> None:
     verdict, figure = calc.verdict_text(), calc.figure_src()
     need = number_after(verdict, "needs", "GiB")
 
-    before = readout_int(calc, "Context (tokens)")
-    after = int(calc.press_slider("Context (tokens)", "ArrowRight", 8).replace(",", ""))
-    assert after > before
-    calc.wait_changed(verdict, figure, "moving the context slider")
-    verdict, figure = calc.verdict_text(), calc.figure_src()
+    verdict, figure = lengthen_context(calc, verdict, figure, steps=8)
     assert number_after(verdict, "needs", "GiB") > need, f"more context, yet no more memory: {verdict}"
     need = number_after(verdict, "needs", "GiB")
 
@@ -141,11 +165,7 @@ def check_gpu_chooser(calc: Calculator) -> None:
     need = number_after(verdict, "Needs", "GiB")
     assert "fit" in verdict and calc.figure.locator("tr").count() > 2, "no GPU ranking shown"
 
-    before = readout_int(calc, "Context (tokens)")
-    after = int(calc.press_slider("Context (tokens)", "ArrowRight", 40).replace(",", ""))
-    assert after > before
-    calc.wait_changed(verdict, table, "moving the context slider")
-    verdict, table = calc.verdict_text(), calc.figure_src()
+    verdict, table = lengthen_context(calc, verdict, table, steps=40)
     assert number_after(verdict, "Needs", "GiB") > need, f"more context, yet no more memory: {verdict}"
 
     select = calc.dropdown("Model")
@@ -185,11 +205,7 @@ def check_offload(calc: Calculator) -> None:
     verdict, figure = calc.verdict_text(), calc.figure_src()
     assert offload_layers(verdict)[2] == chosen, f"the verdict does not name the chosen GPU {chosen!r}: {verdict}"
 
-    before = readout_int(calc, "Context (tokens)")
-    after = int(calc.press_slider("Context (tokens)", "ArrowRight", 16).replace(",", ""))
-    assert after > before
-    calc.wait_changed(verdict, figure, "moving the context slider")
-    verdict, figure = calc.verdict_text(), calc.figure_src()
+    verdict, figure = lengthen_context(calc, verdict, figure, steps=16)
 
     select = calc.dropdown("GPU")
     biggest = select.evaluate("s => [...s.options].map(o => o.value).find(v => /H200|H100|A100 80/.test(v))")
@@ -198,3 +214,36 @@ def check_offload(calc: Calculator) -> None:
     calc.wait_changed(verdict, figure, f"choosing the GPU {biggest!r}")
     on_gpu, total, _ = offload_layers(calc.verdict_text())
     assert on_gpu == total, f"the {biggest} holds the whole default model, yet: {calc.verdict_text()}"
+
+
+def check_quant_explorer(calc: Calculator) -> None:
+    """Quantization explorer (notebook 02, the app): bits and error follow the format, the block and the tensor."""
+    check_labels(calc)
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    snr_q4 = number_after(verdict, "SNR", "dB")
+    assert number_after(verdict, "as Q4_0:", "bits per weight") == 4.5, verdict
+    block = calc.dropdown("Block size (weights)")
+    expect(block).to_be_disabled()  # a GGUF type has its own block
+
+    calc.dropdown("Format").select_option(label="Q8_0")
+    calc.wait_changed(verdict, figure, "choosing the format Q8_0")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert number_after(verdict, "as Q8_0:", "bits per weight") == 8.5, verdict
+    assert number_after(verdict, "SNR", "dB") > snr_q4 + 20, f"8 bits should beat 4 by ~24 dB: {verdict}"
+
+    calc.dropdown("Format").select_option(label="absmax_int8_block")
+    calc.wait_changed(verdict, figure, "choosing the format absmax_int8_block")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    expect(block).to_be_enabled()
+    assert number_after(verdict, "blocks of 32:", "bits per weight") == 9, verdict  # 8-bit codes + fp32 scale / 32
+    snr_32 = number_after(verdict, "SNR", "dB")
+
+    block.select_option(label="256")
+    calc.wait_changed(verdict, figure, "choosing blocks of 256 weights")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert number_after(verdict, "blocks of 256:", "bits per weight") == 8.12, verdict
+    assert number_after(verdict, "SNR", "dB") < snr_32, f"a coarser block must cost accuracy: {verdict}"
+
+    chosen = calc.choose_next("Tensor")
+    calc.wait_changed(verdict, figure, f"choosing the tensor {chosen!r}")
+    assert calc.verdict_text().startswith(chosen), calc.verdict_text()

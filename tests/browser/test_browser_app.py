@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv, check_offload
+from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv, check_offload, check_quant_explorer
 from lab_helpers import Calculator, error_outputs, unlabelled_controls
 from playwright.sync_api import expect
 
@@ -58,6 +58,7 @@ def test_app_prints_a_loopback_url_with_a_token(app_url):
 APP_CALCULATORS = [
     (dict(control_description="Device"), check_fit, "app_will_it_fit.png"),
     (dict(control_description="GPU / device"), check_kv, "app_kv_explorer.png"),
+    (dict(control_description="Tensor"), check_quant_explorer, "app_quant_explorer.png"),
     (dict(control_description="Quantization", without="Device", chart="table"), check_gpu_chooser,
      "app_gpu_chooser.png"),
     (dict(control_description="System RAM"), check_offload, "app_cpu_offload.png"),

@@ -14,7 +14,7 @@ import base64
 
 import nbformat
 import pytest
-from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv, check_offload
+from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv, check_offload, check_quant_explorer
 from lab_helpers import Calculator, assert_figure_readable, corner_alpha
 from playwright.sync_api import expect
 
@@ -25,6 +25,8 @@ NOTEBOOKS = {
         (dict(control_description="Requests per day", verdict_fallback="Break-even"), check_cost,
          "nb00_cost_break_even.png")],
     "01_memory_math.ipynb": [(dict(control_description="Device"), check_fit, "nb01_will_it_fit.png")],
+    "02_quantization_from_scratch.ipynb": [
+        (dict(control_description="Tensor"), check_quant_explorer, "nb02_quant_explorer.png")],
     "03_kv_cache_growth.ipynb": [(dict(control_description="GPU / device"), check_kv, "nb03_kv_explorer.png")],
     "07_choosing_your_setup.ipynb": [
         (dict(control_description="Quantization", chart="table"), check_gpu_chooser, "nb07_gpu_chooser.png"),
