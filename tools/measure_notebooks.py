@@ -39,10 +39,10 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(path: Path, timeout: int = 600) -> tuple[float, int, str]:
+def measure(path: Path, timeout: int = 600, per_cell: bool = False) -> tuple[float, int, str]:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
-    peak, stop = [0], threading.Event()
+    peak, overall, stop = [0], [0], threading.Event()
 
     def sample():
         while not stop.is_set():
@@ -57,23 +57,36 @@ def measure(path: Path, timeout: int = 600) -> tuple[float, int, str]:
     start = time.perf_counter()
     status = "ok"
     try:
-        client.execute()
+        if per_cell:
+            with client.setup_kernel():
+                for index, cell in enumerate(nb.cells):
+                    if cell.cell_type != "code":
+                        continue
+                    peak[0], cell_start = 0, time.perf_counter()
+                    client.execute_cell(cell, index)
+                    last_line = cell.source.strip().splitlines()[-1][:60] if cell.source.strip() else ""  # names the cell by what it ends with
+                    print(f"  cell {index:3d} {time.perf_counter() - cell_start:6.1f} s {peak[0] / 2**20:7.0f} MiB  {last_line}",
+                          flush=True)
+                    overall[0] = max(overall[0], peak[0])
+        else:
+            client.execute()
     except Exception as exc:  # report and go on to the next notebook
         status = f"error: {type(exc).__name__}"
     seconds = time.perf_counter() - start
     stop.set()
     sampler.join()
-    return seconds, peak[0], status
+    return seconds, max(peak[0], overall[0]), status
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--per-cell", action="store_true", help="also print each code cell's time and peak memory")
     args = parser.parse_args()
     print(f"{'notebook':<50} {'seconds':>8} {'peak MiB':>9}  status")
     over = 0
     for path in args.notebooks:
-        seconds, peak, status = measure(path)
+        seconds, peak, status = measure(path, per_cell=args.per_cell)
         flag = "" if seconds <= BUDGET_SECONDS and peak <= BUDGET_BYTES else "  OVER BUDGET"
         over += bool(flag)
         print(f"{str(path):<50} {seconds:8.1f} {peak / 2**20:9.0f}  {status}{flag}", flush=True)
