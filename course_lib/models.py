@@ -63,7 +63,10 @@ def sha256_of(path: Path, progress: bool = False) -> str:
 
 
 def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
+    # A text bar on stderr, never tqdm's notebook widget: this bar is removed when done
+    # (leave=False), and a removed widget leaves "Error displaying widget: model not found"
+    # in the output of whichever cell first needed the model (in Voila, on the app's page).
+    from tqdm.std import tqdm
 
     return tqdm(total=total, desc=desc, unit="B", unit_scale=True, disable=not enabled, leave=False)
 

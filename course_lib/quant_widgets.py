@@ -51,7 +51,7 @@ def explorer_widget(model=None):
     from course_lib.widget_style import choice, control, redraw_on, show, verdict_html
 
     try:
-        path = model_path(model)
+        path = model_path(model, progress=False)  # a calculator shows no housekeeping
         contents = read_gguf(path)
     except CourseError as exc:  # the app shows this instead of a traceback
         return widgets.HTML(f"<b>The quantization explorer needs a GGUF model:</b> {exc}")

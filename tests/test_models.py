@@ -70,3 +70,24 @@ def test_missing_env_file_names_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(MODEL_ENV, str(tmp_path / "nope.gguf"))
     with pytest.raises(CourseError, match=MODEL_ENV):
         model_path()
+
+
+@pytest.mark.slow
+def test_first_use_in_a_notebook_shows_a_text_bar_not_a_widget_that_vanishes(isolated_cache):
+    """Assembling the model inside a kernel: the progress bar goes to stderr as text.
+
+    A notebook-widget bar removed when done leaves "Error displaying widget: model not
+    found" in the cell's output (seen on the calculators page on a fresh machine).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "from course_lib.models import provision_default_model\nprint(provision_default_model().name)"))
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})], outputs
+    stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert "assembling" in stderr, outputs
+    assert package.MODEL_NAME in "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
