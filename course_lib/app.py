@@ -26,6 +26,7 @@ from course_lib.errors import CourseError
 from course_lib.server import LOCALHOST, ManagedServer, port_in_use, run_in_foreground
 
 DEFAULT_PORT = 8866  # Voilà's own default
+CELL_TIMEOUT_S = 120
 
 
 def calculators_notebook() -> Path:
@@ -50,15 +51,18 @@ class CalculatorApp(ManagedServer):
     engine = "calculators app (Voilà)"
 
     def __init__(self, port: int | None = DEFAULT_PORT, token: str | None = None, notebook: Path | None = None,
-                 startup_timeout: float = 60.0):
+                 startup_timeout: float = 60.0, cell_timeout: int = CELL_TIMEOUT_S):
         super().__init__(port=port, host=LOCALHOST, startup_timeout=startup_timeout)
+        self.cell_timeout = int(cell_timeout)
         self.notebook = Path(notebook) if notebook else calculators_notebook()
         self.token = secrets.token_urlsafe(16) if token is None else token
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "voila", str(self.notebook), "--no-browser", f"--port={self.port}",
                f"--Voila.ip={self.host}", "--theme=light",
-               "--VoilaConfiguration.strip_sources=True"]
+               "--VoilaConfiguration.strip_sources=True",
+               # Every cell takes seconds; one that hangs shows an error instead of an endless spinner.
+               f"--VoilaExecutor.timeout={self.cell_timeout}"]
         if self.token:
             cmd.append(f"--Voila.token={self.token}")
         return cmd
@@ -102,4 +106,5 @@ class CalculatorApp(ManagedServer):
 def serve(port: int = DEFAULT_PORT, token: str | None = None) -> int:
     """Run the app until Ctrl-C; print its URL once it listens. Returns an exit code."""
     return run_in_foreground(CalculatorApp(port=port, token=token),
-                             lambda app: f"the course calculators are at {app.url} (on this machine only); Ctrl-C to stop")
+                             lambda app: f"the course calculators are at {app.url} (on this machine only); Ctrl-C to stop\n"
+                                         f"Voilà's log: {app.log_path}")

@@ -14,12 +14,14 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 import urllib.error
 import urllib.request
 import weakref
@@ -169,7 +171,10 @@ class ManagedServer:
             self.port = free_port(self.host)
         elif port_in_use(self.port, self.host):
             raise CourseError(f"port {self.port} on {self.host} is already in use: stop what is listening there or choose another port")
-        handle, name = tempfile.mkstemp(prefix=f"llm-course-{self.engine}-", suffix=".log")
+        # The engine's name without spaces or brackets, so the path printed to the user can be pasted into a shell.
+        ascii_name = unicodedata.normalize("NFKD", self.engine).encode("ascii", "ignore").decode()
+        slug = re.sub(r"[^A-Za-z0-9.]+", "-", ascii_name).strip("-").lower()
+        handle, name = tempfile.mkstemp(prefix=f"llm-course-{slug}-", suffix=".log")
         self.log_path = Path(name)
         self._log_file = open(handle, "wb")
         self.process = subprocess.Popen(

@@ -57,3 +57,14 @@ def stop_process(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait(timeout=10)
+
+
+# Logs of servers the tests started; a failed browser test shows their tails (see conftest.py).
+SERVER_LOGS: dict[str, Path] = {}
+
+
+def log_tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from browser_support import VIEWPORT, free_port, stop_process, wait_http_ok
+from browser_support import SERVER_LOGS, VIEWPORT, free_port, log_tail, stop_process, wait_http_ok
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -124,6 +124,7 @@ def lab(tmp_path_factory, browser):
     # spin, while they wait (as course_lib.server does for its servers), or the notebooks run several times slower.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     log = work / "jupyterlab.log"
+    SERVER_LOGS["JupyterLab"] = log
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 cwd=root, start_new_session=True)
@@ -133,6 +134,7 @@ def lab(tmp_path_factory, browser):
         yield lab
     finally:
         stop_process(proc)
+        SERVER_LOGS.pop("JupyterLab", None)
 
 
 @pytest.fixture(scope="session")
@@ -156,6 +158,9 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if report.when == "call":
         item.browser_call_failed = report.failed
+    if report.failed:  # what the servers said is often the only clue to a page that never finished
+        for name, path in SERVER_LOGS.items():
+            report.sections.append((f"{name} log ({path})", log_tail(path)))
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv
 from lab_helpers import Calculator, error_outputs, unlabelled_controls
 from playwright.sync_api import expect
 
-from browser_support import VIEWPORT, stop_process
+from browser_support import SERVER_LOGS, VIEWPORT, stop_process
 
 LLM_COURSE = Path(sys.executable).with_name("llm-course")
 
@@ -37,9 +37,12 @@ def app_url(browser):
                     printed.append(proc.stdout.readline())
         found = re.search(r"http://\S+", "".join(printed))
         assert found, f"llm-course app printed no URL within 90 s: {''.join(printed)!r}"
+        if log_line := re.search(r"log: (\S+)", proc.stdout.readline()):
+            SERVER_LOGS["Voilà"] = Path(log_line.group(1))
         yield found.group(0)
     finally:
         stop_process(proc)
+        SERVER_LOGS.pop("Voilà", None)
 
 
 def test_app_prints_a_loopback_url_with_a_token(app_url):
@@ -113,3 +116,19 @@ def test_app_refuses_a_busy_or_invalid_port():
     assert result.stderr.count("\n") == 1 and f"port {port}" in result.stderr and "in use" in result.stderr, result.stderr
     result = subprocess.run([str(LLM_COURSE), "app", "--port", "70000"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "65535" in result.stderr, result.stderr
+
+
+def test_a_hanging_cell_ends_in_an_error_not_an_endless_spinner(browser):
+    """A page whose cell never returns shows Voilà's timeout error (the app sets a per-cell limit)."""
+    from course_lib.app import CalculatorApp
+
+    fixture = Path(__file__).with_name("fixtures") / "hanging_cell.ipynb"
+    with CalculatorApp(port=None, notebook=fixture, cell_timeout=3) as app:
+        context = browser.new_context(viewport=VIEWPORT)
+        try:
+            page = context.new_page()
+            page.goto(app.url, wait_until="commit", timeout=60_000)
+            expect(page.get_by_text("Cell execution timed out")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("never reached")).to_have_count(0)
+        finally:
+            context.close()
