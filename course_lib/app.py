@@ -62,7 +62,9 @@ class CalculatorApp(ManagedServer):
                f"--Voila.ip={self.host}", "--theme=light",
                "--VoilaConfiguration.strip_sources=True",
                # Every cell takes seconds; one that hangs shows an error instead of an endless spinner.
-               f"--VoilaExecutor.timeout={self.cell_timeout}"]
+               f"--VoilaExecutor.timeout={self.cell_timeout}",
+               "--VoilaExecutor.cell_timeout_instruction=Reload the page to try again; "
+               "the terminal running `llm-course app` shows where Voilà's log is."]
         if self.token:
             cmd.append(f"--Voila.token={self.token}")
         return cmd

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv, check_offload, check_quant_explorer
 from lab_helpers import Calculator, error_outputs, unlabelled_controls
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
+
+from course_lib.app import CELL_TIMEOUT_S
 
 from browser_support import SERVER_LOGS, VIEWPORT, stop_process
 
@@ -77,18 +80,25 @@ def app_page(app_url, browser, screenshots):
     context.set_default_timeout(30_000)
     page = context.new_page()
     page.goto(app_url, wait_until="commit", timeout=120_000)  # Voilà streams the page while the notebook runs
+    # Voilà removes its "Executing N of M" spinner when the last cell has run, or has hit the app's per-cell limit.
+    try:
+        page.wait_for_function("() => !document.getElementById('loading')", timeout=(CELL_TIMEOUT_S + 90) * 1000)
+    except PlaywrightTimeoutError:
+        spinner = page.locator("#loading").inner_text(timeout=5_000)
+        context.close()
+        pytest.fail(f"the app's page never finished loading; it still shows {spinner!r} (Voilà's log is below)")
     yield page
     context.close()
 
 
 def test_app_page_has_no_code_and_no_errors(app_page, screenshots):
     page = app_page
-    for find, _, _ in APP_CALCULATORS:  # Voilà runs the notebook, then shows the page
-        expect(Calculator(page, **find).figure).to_be_visible(timeout=120_000)
+    assert not error_outputs(page), error_outputs(page)
+    for find, _, _ in APP_CALCULATORS:  # the notebook has run: every chart is there or soon drawn
+        expect(Calculator(page, **find).figure).to_be_visible(timeout=30_000)
     assert page.locator(".jp-CodeCell .jp-InputArea, .cm-editor").count() == 0, "the app shows code cells"
     text = page.locator("body").inner_text()
     assert "from course_lib" not in text and "_widget(" not in text, "the app shows code"
-    assert not error_outputs(page), error_outputs(page)
     assert not unlabelled_controls(page.locator("body")), unlabelled_controls(page.locator("body"))
     page.screenshot(path=str(screenshots / "app_full_page.png"), full_page=True)
 
@@ -96,7 +106,7 @@ def test_app_page_has_no_code_and_no_errors(app_page, screenshots):
 @pytest.mark.parametrize("find, check, screenshot", APP_CALCULATORS, ids=[c[1].__name__[6:] for c in APP_CALCULATORS])
 def test_app_calculator(app_page, screenshots, find, check, screenshot):
     calc = Calculator(app_page, **find)
-    expect(calc.figure).to_be_visible(timeout=120_000)
+    expect(calc.figure).to_be_visible(timeout=30_000)
     check(calc)
     calc.check_figure_fits_and_is_opaque()
     calc.screenshot(screenshots / screenshot)
@@ -129,6 +139,7 @@ def test_a_hanging_cell_ends_in_an_error_not_an_endless_spinner(browser):
             page = context.new_page()
             page.goto(app.url, wait_until="commit", timeout=60_000)
             expect(page.get_by_text("Cell execution timed out")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Reload the page to try again")).to_be_visible()
             expect(page.get_by_text("never reached")).to_have_count(0)
         finally:
             context.close()
