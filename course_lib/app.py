@@ -1,8 +1,9 @@
 """The course's calculators as a standalone web page: `llm-course app`.
 
-Many people only want the calculators (Will it fit?, the KV-cache explorer, the
-quantization explorer, which GPU, CPU offload, the cost break-even), not the
-notebooks around them.
+Many people only want the calculators (Will it fit?, the KV-cache explorer, which
+GPU, CPU offload, the cost break-even, the quantization explorer), not the
+notebooks around them. The quantization explorer is the one that reads a model
+file; it comes last, so that the page's other calculators work without one.
 `course_lib/data/calculators.ipynb` displays the same widget functions the
 notebooks use, and Voilà serves it as a page with the code cells stripped: live
 widgets, a kernel per visitor, no code to read or edit. Browser-tested in
