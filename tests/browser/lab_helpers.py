@@ -19,8 +19,8 @@ from pathlib import Path
 from playwright.sync_api import Locator, Page, expect
 
 RUN_TIMEOUT_MS = 360_000  # a notebook runs in ~60 s on 2 cores; a machine busy with other work can take 4x
-# What ipywidgets shows instead of a widget it could not render (its model missing or its view failing).
-# Widgets that failed to render, and Voilà's own texts for a cell that failed or ran past its limit.
+# What ipywidgets shows instead of a widget it could not render (its model missing or its view failing),
+# and Voilà's texts for a cell that failed or ran past the app's limit.
 ERROR_TEXTS = ("Error displaying widget", "Model not found", "Cell execution timed out",
                "There was an error when executing cell")
 STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
