@@ -41,7 +41,9 @@ def install() -> None:
         say(f"creating a virtual environment in {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
         run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    say("installing the course and its dependencies (llama-cpp-python builds from source the first time: a few minutes)")
+    say(
+        "installing the course and its dependencies (llama-cpp-python builds from source the first time: a few minutes)"
+    )
     run(PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", f"{ROOT}[test]")
     say("provisioning the default model")
     run(BIN / "llm-course", "model")

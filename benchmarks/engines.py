@@ -16,11 +16,8 @@ import json
 import os
 import sys
 
-from course_lib.bench import bench_sync, cross_check, parse_concurrency
-from course_lib.bench_stats import format_table
-from course_lib.hardware import usable_cores
-from course_lib.native_server import NativeLlamaServer
-from course_lib.server import LlamaCppPythonServer
+from course_lib.bench import bench_sync, cross_check, format_table, parse_concurrency
+from course_lib.runtime import LlamaCppPythonServer, NativeLlamaServer, usable_cores
 
 
 def main(argv=None) -> int:

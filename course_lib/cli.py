@@ -15,9 +15,7 @@ import importlib
 import pkgutil
 import sys
 
-from course_lib.errors import CourseError
-
-EXIT_BAD_INPUT = 2
+from course_lib.errors import EXIT_BAD_INPUT, CourseError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +32,9 @@ def _command_modules():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="llm-course", description="Run, size, quantize, serve and benchmark LLMs on your own machine.")
+    parser = _Parser(
+        prog="llm-course", description="Run, size, quantize, serve and benchmark LLMs on your own machine."
+    )
     from course_lib import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

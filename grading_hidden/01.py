@@ -2,9 +2,9 @@
 
 import gguf
 
-from course_lib.architecture import ModelArch
+from course_lib.sizing import ModelArch
 from course_lib.grading.testing import expect_equal, question
-from course_lib.kv import kv_cache_bytes
+from course_lib.sizing import kv_cache_bytes
 
 
 @question("q1")

@@ -1,8 +1,8 @@
 """Hidden tests, chapter 03."""
 
-from course_lib.architecture import ModelArch
+from course_lib.sizing import ModelArch
 from course_lib.grading.testing import expect_equal, question
-from course_lib.kv import kv_bytes_per_token as reference_per_token
+from course_lib.sizing import kv_bytes_per_token as reference_per_token
 
 
 @question("q1")

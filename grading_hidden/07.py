@@ -2,7 +2,7 @@
 
 import math
 
-from course_lib import cost
+from course_lib.choose import cost
 from course_lib.grading.testing import expect_close, expect_equal, expect_true, question
 
 

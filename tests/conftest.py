@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib.models import model_path
+from course_lib.runtime import model_path
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.architecture import ModelArch, arch_from_gguf, arch_from_hf_config
 from course_lib.errors import CourseError
+from course_lib.sizing import ModelArch, arch_from_gguf, arch_from_hf_config
 
 DATA = Path(__file__).parent / "data"
 
@@ -98,7 +98,7 @@ def _write_gguf(path, arch, fields, tensors):
 
 
 def test_gguf_written_by_the_gguf_package_per_layer_heads_and_untied_output(tmp_path):
-    from course_lib.kv import kv_bytes_per_token
+    from course_lib.sizing import kv_bytes_per_token
 
     path = tmp_path / "hybrid.gguf"
     _write_gguf(path, "llama", {"block_count": 4, "embedding_length": 256, "attention.head_count": 8,
@@ -112,7 +112,7 @@ def test_gguf_written_by_the_gguf_package_per_layer_heads_and_untied_output(tmp_
 
 
 def test_deepseek_style_gguf_with_mla_lengths(tmp_path):
-    from course_lib.kv import kv_bytes_per_token
+    from course_lib.sizing import kv_bytes_per_token
 
     path = tmp_path / "mla.gguf"
     _write_gguf(path, "deepseek2", {"block_count": 2, "embedding_length": 512, "attention.head_count": 16,

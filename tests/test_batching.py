@@ -2,7 +2,7 @@
 
 import pytest
 
-from course_lib.batching import Roofline, a100_llama8b, concurrency_table, frontier, simulate, workload
+from course_lib.bench import Roofline, a100_llama8b, concurrency_table, frontier, simulate, workload
 from course_lib.errors import CourseError
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from course_lib.bench import PROMPTS, bench_sync, parse_concurrency, resolve_model
 from course_lib.errors import CourseError
-from course_lib.server import LlamaCppPythonServer, free_port
+from course_lib.runtime import LlamaCppPythonServer, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -104,7 +104,7 @@ def test_bench_sync_works_inside_a_running_event_loop():
 
     from course_lib.bench import bench_sync
     from course_lib.errors import CourseError
-    from course_lib.server import free_port
+    from course_lib.runtime import free_port
 
     async def inside_a_loop():
         with pytest.raises(CourseError, match="no OpenAI-compatible server"):

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from course_lib.bench_stats import RequestResult, classify, format_table, percentile, spread, summarize
+from course_lib.bench import RequestResult, classify, format_table, percentile, spread, summarize
 
 
 def test_percentile_matches_numpy_linear_interpolation():

@@ -32,7 +32,9 @@ def test_every_runtime_dependency_is_pinned_within_its_bounds():
         requirement = Requirement(text)
         name = requirement.name.lower().replace("_", "-")
         assert name in pinned, f"{name} is a dependency but binder/requirements.txt does not pin it"
-        assert Version(pinned[name]) in requirement.specifier, f"{name}=={pinned[name]} violates {requirement.specifier}"
+        assert Version(pinned[name]) in requirement.specifier, (
+            f"{name}=={pinned[name]} violates {requirement.specifier}"
+        )
 
 
 def test_runtime_and_post_build_are_what_repo2docker_expects():
@@ -68,7 +70,7 @@ def test_an_environment_built_like_repo2docker_runs_the_course(tmp_path):
     model = step(str(bin_dir / "llm-course"), "model").strip()
     assert model == str(tmp_path / "model-cache" / "gemma-3-270m-q4_k_m.gguf")
     out = step(str(bin_dir / "python"), "-c",
-               "import course_lib, llama_cpp, ipywidgets, jupyterlab; from course_lib.engine import load_model; "
+               "import course_lib, llama_cpp, ipywidgets, jupyterlab; from course_lib.runtime import load_model; "
                "llm = load_model(n_ctx=128); print(llm('Hello', max_tokens=2)['usage']['completion_tokens'])",
                cwd=tmp_path)
     assert out.strip().splitlines()[-1] in {"1", "2"}

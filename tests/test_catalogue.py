@@ -2,8 +2,8 @@
 
 import pytest
 
-from course_lib.catalogue import Device, get_device, get_model, list_devices, list_models, model_row
 from course_lib.errors import CourseError
+from course_lib.sizing import Device, get_device, get_model, list_devices, list_models, model_row
 
 
 def test_at_least_twenty_models_each_with_a_source():

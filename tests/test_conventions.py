@@ -17,7 +17,6 @@ ALL_NOTEBOOKS = TEACHING + sorted((ROOT / "solutions").glob("*.ipynb")) + sorted
 PLOT_CALL = re.compile(r"\b(ax\w*|plt)\.(plot|bar|barh|hist|scatter|step|fill_between|imshow|semilogy|loglog)\(")
 # Infrastructure, not a topic a notebook derives: the command line and the grader.
 INFRASTRUCTURE = ("cli.py", "commands/", "grading/")
-LONG_MODULES_ALLOWED = {"memory.py"}  # ~400 lines: the one estimator notebook 01 and the CLI share
 
 
 def test_there_are_teaching_notebooks():
@@ -37,7 +36,7 @@ def test_teaching_notebook_structure(path):
     assert "objectives" in (markdown[0] + markdown[1]).lower(), f"{path.name} does not open with learning objectives"
     assert "setup_check(" in code[0], f"{path.name}: the first code cell should be the setup check"
     headings = [line.strip() for cell in markdown for line in cell.splitlines() if line.startswith("## ")]
-    assert headings[-2:] == ["## Summary", "## Exercises"], f"{path.name} ends with {headings[-2:]}"
+    assert {"## Summary", "## Exercises"} <= set(headings[-3:]), f"{path.name} ends with {headings[-3:]}"
 
 
 @pytest.mark.parametrize("path", TEACHING, ids=lambda p: p.name)
@@ -88,7 +87,7 @@ def test_library_module_shape(path):
     if not relative.startswith(INFRASTRUCTURE):
         assert re.search(r"notebook|`llm-course", doc, re.IGNORECASE), f"{relative}: name the notebook that derives it"
     lines = len(path.read_text().splitlines())
-    assert lines <= 420 or path.name in LONG_MODULES_ALLOWED, f"{relative} has {lines} lines: split it by topic"
+    assert lines <= 420, f"{relative} has {lines} lines: split it by topic"
 
 
 def test_dependencies_have_lower_bounds_and_a_reason():
@@ -104,3 +103,15 @@ def test_dependencies_have_lower_bounds_and_a_reason():
     for line in block.splitlines():
         if line.strip().startswith("#"):
             assert re.search(r"\d\d|notebook|all|exercises|`llm-course", line), f"comment names no notebook: {line}"
+
+
+def test_the_code_passes_the_linter():
+    """ruff, with the rules configured in pyproject.toml ([tool.ruff]): unused names, import order, style."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    result = subprocess.run([ruff, "check", "--no-cache", "course_lib", "tests", "benchmarks", "tools", "course.py"],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]

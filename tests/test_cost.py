@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from course_lib.cost import (ApiPrice, SelfHosted, Workload, api_usd_per_month, api_usd_per_request,
-                             break_even_requests_per_day, capacity_requests_per_day, self_hosted_usd_per_month)
+from course_lib.choose import (ApiPrice, SelfHosted, Workload, api_usd_per_month, api_usd_per_request,
+                               break_even_requests_per_day, capacity_requests_per_day, self_hosted_usd_per_month)
 from course_lib.errors import CourseError
 
 MINI = ApiPrice("mini", 0.15, 0.60)
@@ -53,7 +53,7 @@ def test_bad_inputs_are_course_errors(make):
 
 
 def test_widget_redraws_on_change():
-    from course_lib.cost import break_even_widget
+    from course_lib.widgets import break_even_widget
 
     box = break_even_widget([MINI, ApiPrice("big", 2.5, 10)], [SelfHosted("rent", 0, 1, 0, rent_usd_per_hour=1)], CHAT)
     verdict = next(c for c in box.children if c.__class__.__name__ == "HTML")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from course_lib.decide import ENGINES, GOALS, HARDWARE, Situation, decide, leaves, rank_devices, tree_text
+from course_lib.choose import ENGINES, GOALS, HARDWARE, Situation, decide, leaves, rank_devices, tree_text
 from course_lib.errors import CourseError
 
 
@@ -79,8 +79,7 @@ def test_rank_devices_capacity_first_then_bandwidth():
 
 
 def test_rank_devices_decode_bound_is_bandwidth_over_bytes():
-    from course_lib.catalogue import get_device
-    from course_lib.memory import estimate
+    from course_lib.sizing import estimate, get_device
 
     row = next(r for r in rank_devices("llama-3.1-8b", n_ctx=4096) if r.device == "RTX 4090")
     est = estimate("llama-3.1-8b", "Q4_K_M", 4096)
@@ -95,7 +94,7 @@ def test_rank_devices_unknown_kind():
 
 
 def test_gpu_chooser_widget_verdicts():
-    from course_lib.choose_widgets import gpu_chooser_widget
+    from course_lib.widgets import gpu_chooser_widget
 
     w = gpu_chooser_widget()
     model, quant, ctx, conc, verdict, table = w.children

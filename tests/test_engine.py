@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from course_lib.engine import load_model, measure_speed, next_token_logits
 from course_lib.errors import CourseError
+from course_lib.runtime import load_model, measure_speed, next_token_logits
 
 
 @pytest.fixture(scope="module")

@@ -40,8 +40,12 @@ def test_check_command_reports_drift(tmp_path):
     generate(SOLUTIONS, tmp_path)
     target = tmp_path / "03_kv_cache_growth.ipynb"
     target.write_text(target.read_text().replace("raise NotImplementedError", "return 0  #"))
-    result = subprocess.run([sys.executable, "-m", "course_lib.cli", "exercises", "--check", "--exercises", str(tmp_path)], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "course_lib.cli", "exercises", "--check", "--exercises", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1
     assert "03_kv_cache_growth.ipynb" in result.stderr and "01_memory_math" not in result.stderr
 
@@ -78,7 +82,7 @@ def test_no_hidden_test_reaches_exercises_or_the_package():
 
 
 def test_stub_keeps_signature_and_indentation():
-    source = f"import numpy as np\n\n\ndef f(x):\n    \"\"\"Doc.\"\"\"\n    {BEGIN}\n    return x + 1\n    {END}\n\nprint(1)"
+    source = f'import numpy as np\n\n\ndef f(x):\n    """Doc."""\n    {BEGIN}\n    return x + 1\n    {END}\n\nprint(1)'
     stub = stub_source(source)
     assert stub == ("import numpy as np\n\n\ndef f(x):\n    \"\"\"Doc.\"\"\"\n"
                     "    raise NotImplementedError(\"write f()\")\n\nprint(1)")

@@ -2,10 +2,9 @@
 
 import pytest
 
-from course_lib.catalogue import get_model
 from course_lib.errors import CourseError
-from course_lib.gguf_inspect import read_gguf
-from course_lib.weights import bits_per_weight, gguf_tensors, preset_tensor_type, weights_bytes
+from course_lib.gguf_file import read_gguf
+from course_lib.sizing import bits_per_weight, get_model, gguf_tensors, preset_tensor_type, weights_bytes
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +73,11 @@ def test_header_walk_agrees_with_the_gguf_package(gemma_path):
     assert list(full.metadata) == list(fields)
     for key, field in fields.items():
         expected = field.contents()
-        assert full.metadata[key] == pytest.approx(expected) if isinstance(expected, float) else full.metadata[key] == expected, key
+        assert (
+            full.metadata[key] == pytest.approx(expected)
+            if isinstance(expected, float)
+            else full.metadata[key] == expected
+        ), key
         vtype, sub = full.metadata_types[key]
         assert vtype == field.types[0] and sub == (field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None), key
     assert [(t.name, t.shape, t.type_name, t.offset) for t in full.tensors] == [

@@ -65,7 +65,10 @@ def test_check_finds_the_chapter_from_the_functions_and_reports_missing(capsys):
                         "('ollama' if concurrent_users <= 1 else 'llama-server')\n")
     namespace["check"] = check
     exec('check("q3")', namespace)  # no start(): chapter 07 is the one whose q3 is pick_engine
-    assert capsys.readouterr().out.splitlines() == ["q3 engine_for_each_scenario: pass", "q3: 1/1 visible tests pass - well done"]
+    assert capsys.readouterr().out.splitlines() == [
+        "q3 engine_for_each_scenario: pass",
+        "q3: 1/1 visible tests pass - well done",
+    ]
     exec('check("q1", chapter="07")', namespace)
     assert "missing - function self_hosted_usd_per_month() is not defined" in capsys.readouterr().out
     exec('check("q9", chapter="07")', namespace)
@@ -112,7 +115,8 @@ def fixture_grades(tmp_path_factory):
 def test_fixture_submissions_score_what_they_should(fixture_grades):
     _, rows, _ = fixture_grades
     expected = {
-        # llama_params forgets the final norm: only the tied-embeddings hidden test passes; fits_in_memory has no headroom
+        # llama_params forgets the final norm: only the tied-embeddings hidden test passes;
+        # fits_in_memory has no headroom
         "wrong_01": {"01_q1": "0.333", "01_q2": "1.0", "01_q3": "1.0", "01_q4": "0.0", "total": "2.333"},
         "crashing_06": {"06_q1": "1.0", "06_q2": "0.0", "06_q3": "1.0", "total": "2.0"},
         "looping_07": {"07_q1": "0.0", "07_q2": "1.0", "07_q3": "0.0", "total": "1.0"},
@@ -170,7 +174,9 @@ def test_time_to_grade_a_class_of_30(tmp_path, capsys):
     seconds = {}
     for jobs in (1, 2):
         start = time.perf_counter()
-        results = grade_folder(submissions, tmp_path / f"grades_{jobs}.csv", hidden_dir=HIDDEN, progress=False, jobs=jobs)
+        results = grade_folder(
+            submissions, tmp_path / f"grades_{jobs}.csv", hidden_dir=HIDDEN, progress=False, jobs=jobs
+        )
         seconds[jobs] = time.perf_counter() - start
         assert [r.total for r in results] == [3.0] * 30
     assert (tmp_path / "grades_1.csv").read_text() == (tmp_path / "grades_2.csv").read_text()
@@ -183,7 +189,9 @@ def test_grade_command_errors_are_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "course_lib.cli", "grade", str(tmp_path / "absent"), "--out",
                              str(tmp_path / "g.csv")], capture_output=True, text=True)
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"llm-course grade: error: submissions folder not found: {tmp_path / 'absent'}"]
+    assert result.stderr.strip().splitlines() == [
+        f"llm-course grade: error: submissions folder not found: {tmp_path / 'absent'}"
+    ]
     (tmp_path / "empty").mkdir()
     result = subprocess.run([sys.executable, "-m", "course_lib.cli", "grade", str(tmp_path / "empty"), "--out",
                              str(tmp_path / "g.csv"), "--timeout", "0"], capture_output=True, text=True)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from course_lib.hardware import format_bytes, machine_info, measure_memory_bandwidth, usable_cores
+from course_lib.runtime import machine_info, measure_memory_bandwidth, usable_cores
+from course_lib.units import format_bytes
 
 
 def test_machine_info_is_consistent():

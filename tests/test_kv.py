@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.architecture import arch_from_gguf, arch_from_hf_config
 from course_lib.errors import CourseError
-from course_lib.kv import (KV_CACHE_TYPES, attention_kind, cache_type, kv_bytes_per_token, kv_cache_bytes,
-                           kv_caches, llama_cpp_n_ctx, load_arch, swa_cells)
+from course_lib.sizing import (KV_CACHE_TYPES, arch_from_gguf, arch_from_hf_config, attention_kind, cache_type,
+                               kv_bytes_per_token, kv_cache_bytes, kv_caches, llama_cpp_n_ctx, load_arch, swa_cells)
 
 DATA = Path(__file__).parent / "data"
 
@@ -67,7 +66,9 @@ def test_seven_b_at_32k_vs_thirteen_b_at_4k():
     # cache is 5.12x the 13B's, not equal; GQA in Llama 3.1 8B brings it to 1.28x.
     ratio = kv_cache_bytes(arch("llama-2-7b"), 32768) / kv_cache_bytes(arch("llama-2-13b"), 4096)
     assert ratio == pytest.approx(5.12)
-    assert kv_cache_bytes(arch("llama-3.1-8b"), 32768) / kv_cache_bytes(arch("llama-2-13b"), 4096) == pytest.approx(1.28)
+    assert kv_cache_bytes(arch("llama-3.1-8b"), 32768) / kv_cache_bytes(arch("llama-2-13b"), 4096) == pytest.approx(
+        1.28
+    )
 
 
 def test_labels_and_padding():
@@ -100,7 +101,7 @@ def test_load_arch_accepts_paths(gemma_path):
 
 # ------------------------------------------------------ against the engine (real Gemma 3 270M)
 
-from course_lib.kv_measure import load_memory_in_fresh_process, measure_kv_allocation, parse_kv_log  # noqa: E402
+from course_lib.runtime import load_memory_in_fresh_process, measure_kv_allocation, parse_kv_log  # noqa: E402
 
 ENGINE_SETTINGS = [
     # (n_ctx asked, type_k, type_v, swa_full)
@@ -145,7 +146,7 @@ def test_prediction_equals_llama_cpp_allocation(gemma_path, gemma_arch, n_ctx, t
     (4096, 2, False, None, "q8_0"),
 ])
 def test_parallel_sequences_match_llama_cpp(gemma_path, gemma_arch, n_ctx_total, n_seq, unified, swa_full, type_k):
-    from course_lib.kv_measure import measure_context_kv
+    from course_lib.runtime import measure_context_kv
 
     engine = measure_context_kv(gemma_path, n_ctx=n_ctx_total, n_seq=n_seq, kv_unified=unified,
                                 swa_full=swa_full, type_k=type_k)
@@ -159,7 +160,7 @@ def test_parallel_sequences_match_llama_cpp(gemma_path, gemma_arch, n_ctx_total,
 
 
 def test_quantized_v_cache_needs_flash_attention(gemma_path):
-    from course_lib.engine import load_model
+    from course_lib.runtime import load_model
 
     # The engine itself refuses (the course's pre-check is tested separately below).
     with pytest.raises(CourseError, match="could not load"):
@@ -210,23 +211,14 @@ def test_cli_errors_are_one_line(capsys):
     assert "not found" in capsys.readouterr().err
 
 
-def test_largest_fit_is_the_boundary():
-    from course_lib.kv_widgets import largest_fit
-
-    l3 = arch("llama-3.1-8b")
-    budget = 10 * 2**30
-    best_ctx, best_seq = largest_fit(l3, budget, 2 * 2**30, n_ctx=8192, n_seq=1, kv_type="f16", swa_full=None)
-    assert best_ctx == 8 * 2**30 // 131072 == 65536
-    assert best_seq == 8 * 2**30 // kv_cache_bytes(l3, 8192) == 8
-
-
 def test_kv_widget_builds_and_reacts():
     import matplotlib
 
     matplotlib.use("Agg")
-    from course_lib.kv import kv_widget
+    from course_lib.sizing import custom_device
+    from course_lib.widgets import kv_widget
 
-    w = kv_widget({"Llama 3.1 8B": arch("llama-3.1-8b")}, {"a 24 GB card": 24 * 10**9})
+    w = kv_widget({"Llama 3.1 8B": arch("llama-3.1-8b")}, {"a 24 GB card": custom_device(24)})
     controls = {c.description: c for c in w.children if getattr(c, "description", "")}
     verdict = next(c for c in w.children if "llm-course-verdict" in c._dom_classes)
     controls["Context (tokens):"].value = 32768

@@ -2,12 +2,10 @@
 
 import pytest
 
-from course_lib.architecture import ModelArch
-from course_lib.catalogue import get_model
+from course_lib.choose import (ADAMW_BYTES_PER_TRAINABLE, FULL_BYTES_PER_PARAM, activation_bytes, finetune_memory,
+                               lora_params, matrix_shapes)
 from course_lib.errors import CourseError
-from course_lib.lora import (ADAMW_BYTES_PER_TRAINABLE, FULL_BYTES_PER_PARAM, activation_bytes, finetune_memory,
-                             lora_params, matrix_shapes)
-from course_lib.params import count_params
+from course_lib.sizing import ModelArch, count_params, get_model
 
 
 def test_llama3_8b_attention_rank16_is_the_published_13_6m():

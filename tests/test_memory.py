@@ -2,13 +2,12 @@
 
 import pytest
 
-from course_lib.catalogue import get_device, get_model, list_models, model_row
 from course_lib.errors import CourseError
-from course_lib.kv_measure import load_with_kv_report
-from course_lib.memory import (MIB, budget_bytes, compute_buffer_bytes, decode_tok_s_bound, engine_buffers, estimate,
-                               fits, guide_estimate_vram_gb, max_concurrency, max_context, measure_load,
-                               offload_split, solve_budget)
-from course_lib.weights import gguf_file_bytes
+from course_lib.runtime import engine_buffers, load_with_kv_report, measure_load
+from course_lib.sizing import (budget_bytes, compute_buffer_bytes, decode_tok_s_bound, estimate, fits, get_device,
+                               get_model, gguf_file_bytes, guide_estimate_vram_gb, list_models, max_concurrency,
+                               max_context, model_row, offload_split, solve_budget)
+from course_lib.units import MIB
 
 PUBLISHED = [(name, p["quant"], p["bytes"]) for name in list_models() for p in model_row(name)["published_gguf"]]
 
@@ -23,7 +22,7 @@ def test_at_least_eight_published_sizes():
 
 
 def test_weights_of_the_real_file_are_exact(gemma_path):
-    from course_lib.gguf_inspect import read_gguf
+    from course_lib.gguf_file import read_gguf
 
     est = estimate(gemma_path, n_ctx=1024)
     assert est.weights_bytes == read_gguf(gemma_path).tensor_bytes == 246_587_904
@@ -118,7 +117,7 @@ def test_fit_widget_redraws_with_the_library_figures():
     import matplotlib
 
     matplotlib.use("Agg")
-    from course_lib.memory import fit_widget
+    from course_lib.widgets import fit_widget
 
     box = fit_widget()
     controls = {c.description: c for c in box.children if getattr(c, "description", "")}

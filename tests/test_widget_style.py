@@ -3,8 +3,8 @@
 import matplotlib
 import pytest
 
-from course_lib.catalogue import get_device, get_model
-from course_lib.widget_style import DESCRIPTION_WIDTH, control, fit_context_slider
+from course_lib.sizing import get_device, get_model
+from course_lib.widgets.style import DESCRIPTION_WIDTH, control, fit_context_slider
 
 matplotlib.use("Agg")
 
@@ -14,9 +14,7 @@ def controls_of(box):
 
 
 def test_every_calculator_control_shares_the_form_layout():
-    from course_lib.choose_widgets import gpu_chooser_widget
-    from course_lib.kv_widgets import kv_widget
-    from course_lib.memory_widgets import fit_widget
+    from course_lib.widgets import fit_widget, gpu_chooser_widget, kv_widget
 
     for box in (fit_widget(), kv_widget(), gpu_chooser_widget()):
         for widget in controls_of(box).values():
@@ -34,13 +32,11 @@ def test_context_slider_stops_at_the_trained_context():
     assert (slider.max, slider.value) == (131072, 4096)
 
 
-@pytest.mark.parametrize("module, factory", [("memory_widgets", "fit_widget"), ("kv_widgets", "kv_widget"),
-                                             ("choose_widgets", "gpu_chooser_widget"),
-                                             ("choose_widgets", "offload_widget")])
-def test_choosing_a_model_limits_the_context(module, factory):
-    import importlib
+@pytest.mark.parametrize("factory", ["fit_widget", "kv_widget", "gpu_chooser_widget", "offload_widget"])
+def test_choosing_a_model_limits_the_context(factory):
+    import course_lib.widgets
 
-    box = getattr(importlib.import_module(f"course_lib.{module}"), factory)()
+    box = getattr(course_lib.widgets, factory)()
     controls = controls_of(box)
     model, ctx = controls["Model:"], controls["Context (tokens):"]
     verdict = next(c for c in box.children if "llm-course-verdict" in c._dom_classes)
@@ -53,21 +49,21 @@ def test_choosing_a_model_limits_the_context(module, factory):
 
 
 def test_kv_explorer_starts_on_a_real_device():
-    from course_lib.kv_widgets import kv_widget
+    from course_lib.widgets import kv_widget
 
     controls = controls_of(kv_widget())
     assert controls["GPU / device:"].label == "RTX 4090"
     card = get_device("RTX 4090")
-    assert controls["GPU / device:"].value == card.memory_bytes
+    assert controls["GPU / device:"].value == card
     assert controls["Memory (GB):"].value == round(card.memory_bytes / 1e9, 1)
 
 
 def test_typing_a_memory_size_leaves_the_device_choice():
-    from course_lib.kv_widgets import kv_widget
+    from course_lib.widgets import kv_widget
 
     controls = controls_of(kv_widget())
     device, memory = controls["GPU / device:"], controls["Memory (GB):"]
     memory.value = 12.0
     assert device.index == 0 and device.label == "(type a size below)"
     device.index = 1
-    assert memory.value == round(device.value / 1e9, 1) and device.index == 1
+    assert memory.value == round(device.value.memory_bytes / 1e9, 1) and device.index == 1

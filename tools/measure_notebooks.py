@@ -41,7 +41,9 @@ def tree_rss(pid: int) -> int:
 
 def measure(path: Path, timeout: int = 600, per_cell: bool = False) -> tuple[float, int, str]:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     peak, overall, stop = [0], [0], threading.Event()
 
     def sample():
@@ -64,9 +66,14 @@ def measure(path: Path, timeout: int = 600, per_cell: bool = False) -> tuple[flo
                         continue
                     peak[0], cell_start = 0, time.perf_counter()
                     client.execute_cell(cell, index)
-                    last_line = cell.source.strip().splitlines()[-1][:60] if cell.source.strip() else ""  # names the cell by what it ends with
-                    print(f"  cell {index:3d} {time.perf_counter() - cell_start:6.1f} s {peak[0] / 2**20:7.0f} MiB  {last_line}",
-                          flush=True)
+                    last_line = (
+                        cell.source.strip().splitlines()[-1][:60] if cell.source.strip() else ""
+                    )  # names the cell by what it ends with
+                    print(
+                        f"  cell {index:3d} {time.perf_counter() - cell_start:6.1f} s "
+                        f"{peak[0] / 2**20:7.0f} MiB  {last_line}",
+                        flush=True,
+                    )
                     overall[0] = max(overall[0], peak[0])
         else:
             client.execute()

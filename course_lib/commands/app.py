@@ -11,8 +11,8 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from course_lib.app import serve
-    from course_lib.server import check_port
+    from course_lib.runtime.server import check_port
+    from course_lib.widgets.app import serve
 
     port = None if args.port == 0 else check_port(args.port)
     return serve(port=port, token="" if args.no_token else None)

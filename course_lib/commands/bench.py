@@ -10,7 +10,9 @@ def add_arguments(parser):
     parser.add_argument("--requests", type=int, default=8, help="requests per level (default 8)")
     parser.add_argument("--max-tokens", type=int, default=32, help="tokens to generate per request (default 32)")
     parser.add_argument("--warmup", type=int, default=1, help="uncounted warm-up requests (default 1)")
-    parser.add_argument("--seed", type=int, default=1234, help="base sampling seed; request i uses seed+i (default 1234)")
+    parser.add_argument(
+        "--seed", type=int, default=1234, help="base sampling seed; request i uses seed+i (default 1234)"
+    )
     parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (default 0)")
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds before a request counts as timed out")
     parser.add_argument("--api-key", help="bearer token, if the server wants one")
@@ -20,8 +22,8 @@ def add_arguments(parser):
 def run(args) -> int:
     import sys
 
-    from course_lib.bench import bench_sync, parse_concurrency, resolve_model, summaries_to_json
-    from course_lib.bench_stats import format_table
+    from course_lib.bench.harness import bench_sync, parse_concurrency, resolve_model, summaries_to_json
+    from course_lib.bench.stats import format_table
     from course_lib.errors import require_positive
 
     levels = parse_concurrency(args.concurrency)

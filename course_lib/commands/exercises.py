@@ -29,5 +29,7 @@ def run(args) -> int:
         print(f"exercises/ is in sync with {solutions}/")
         return 0
     changed = generate(solutions, Path(args.exercises))
-    print(f"{len(changed)} exercise notebook(s) written" + (": " + ", ".join(changed) if changed else " (all up to date)"))
+    print(
+        f"{len(changed)} exercise notebook(s) written" + (": " + ", ".join(changed) if changed else " (all up to date)")
+    )
     return 0

@@ -5,7 +5,11 @@ HELP = "Memory a model needs (catalogue name, GGUF file or config.json) and whet
 
 def add_arguments(parser):
     parser.add_argument("model", nargs="?", help="a catalogue name, a .gguf file or a Hugging Face config.json")
-    parser.add_argument("--quant", default="Q4_K_M", help="GGUF preset or type (Q4_K_M, Q8_0, F16, ...) or AWQ/GPTQ/FP8")
+    parser.add_argument(
+        "--quant",
+        help="GGUF preset or type (Q4_K_M, Q8_0, F16, ...) or AWQ/GPTQ/FP8; default Q4_K_M, "
+        "or a GGUF file's own tensors (with a file, --quant asks: what if requantized?)",
+    )
     parser.add_argument("--ctx", type=int, default=4096, help="context length per sequence, in tokens (default 4096)")
     parser.add_argument("--concurrency", type=int, default=1, help="sequences served at once (default 1)")
     parser.add_argument("--kv-type", default="f16", help="KV cache type: f16 (default), q8_0, q4_0, bf16, f32, ...")
@@ -19,11 +23,10 @@ def add_arguments(parser):
 def run(args) -> int:
     import json
 
-    from course_lib.catalogue import Device, get_device, list_devices, list_models
     from course_lib.errors import CourseError, require_positive
-    from course_lib.hardware import format_bytes
-    from course_lib.memory import (CUDA_CONTEXT_BYTES, budget_bytes, decode_tok_s_bound, estimate, fits,
-                                   max_concurrency, max_context)
+    from course_lib.sizing import (CUDA_CONTEXT_BYTES, custom_device, decode_tok_s_bound, estimate, fit_answer,
+                                   get_device, list_devices, list_models)
+    from course_lib.units import format_bytes
 
     if args.list:
         print("models:  " + ", ".join(list_models()))
@@ -38,22 +41,25 @@ def run(args) -> int:
         device = get_device(args.gpu)
     elif args.vram_gb is not None:
         require_positive("--vram-gb", args.vram_gb)
-        # Bandwidth unknown for a bare size: no speed bound.
-        device = Device(f"{args.vram_gb:g} GB device", "gpu", int(args.vram_gb * 1e9), 0.0)
+        device = custom_device(args.vram_gb)  # bandwidth unknown for a bare size: no speed bound
     est = estimate(args.model, args.quant, args.ctx, args.concurrency, args.kv_type)
     out = est.to_dict()
     out["model_max_context"] = est.arch.max_context if est.arch else None
     if device is not None:
+        answer = fit_answer(est, device)
         out.update({
             "device": device.name, "device_memory_bytes": device.memory_bytes,
-            "budget_bytes": budget_bytes(device), "fits": fits(est, device),
-            "max_context": max_context(est, device), "max_concurrency": max_concurrency(est, device),
+            "budget_bytes": answer.budget_bytes, "fits": answer.fits,
+            "max_context": answer.max_context, "max_concurrency": answer.max_concurrency,
             "decode_tok_s_bound": decode_tok_s_bound(est, device) if device.bandwidth_bytes_per_s else None,
         })
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"{est.model} ({est.quant}, {est.params / 1e9:.2f}B parameters), {est.concurrency} x {est.n_ctx:,} tokens, "
+    weights = "the file's own tensors" if est.quant == "file" else est.quant
+    if est.quant != "file" and str(args.model).lower().endswith(".gguf"):
+        weights += " (a what-if: the file's tensors requantized)"
+    print(f"{est.model} ({weights}, {est.params / 1e9:.2f}B parameters), {est.concurrency} x {est.n_ctx:,} tokens, "
           f"KV {est.kv_type}")
     for label, key in (("weights", "weights_bytes"), ("KV cache", "kv_cache_bytes"),
                        ("overhead (compute + output buffers)", "overhead_bytes"), ("total", "total_bytes")):
@@ -63,8 +69,11 @@ def run(args) -> int:
         print(f"  note: the model was trained for {out['model_max_context']:,} tokens; longer contexts degrade")
     if device is not None:
         extra = f" + CUDA context {format_bytes(CUDA_CONTEXT_BYTES)}" if device.kind == "gpu" else ""
-        print(f"  device {device.name}: {format_bytes(device.memory_bytes)}; model may use {format_bytes(out['budget_bytes'])}"
-              f" (10% headroom{extra})")
+        print(
+            f"  device {device.name}: {format_bytes(device.memory_bytes)}; "
+            f"model may use {format_bytes(out['budget_bytes'])}"
+            f" (10% headroom{extra})"
+        )
         print(f"  verdict: {'FITS' if out['fits'] else 'DOES NOT FIT'}; largest context {out['max_context']:,} tokens, "
               f"largest concurrency {out['max_concurrency']} at {est.n_ctx:,} tokens")
         if out["decode_tok_s_bound"]:

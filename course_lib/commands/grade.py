@@ -22,7 +22,7 @@ def run(args) -> int:
 
     require_positive("--timeout", args.timeout)
     require_positive("--test-timeout", args.test_timeout)
-    from course_lib.hardware import usable_cores
+    from course_lib.runtime.machine import usable_cores
 
     jobs = args.jobs if args.jobs is not None else min(4, usable_cores())
     require_positive("--jobs", jobs)
@@ -31,5 +31,8 @@ def run(args) -> int:
     for r in results:
         points = f"{r.total:g}" if r.chapter else "-"
         print(f"{r.student}: {points}" + (f"  ({'; '.join(r.notes)})" if r.notes else ""))
-    print(f"{len(results)} submission(s) graded -> {args.out}" + (f", feedback in {args.feedback}" if args.feedback else ""))
+    print(
+        f"{len(results)} submission(s) graded -> {args.out}"
+        + (f", feedback in {args.feedback}" if args.feedback else "")
+    )
     return 0

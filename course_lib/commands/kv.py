@@ -6,8 +6,11 @@ HELP = "KV-cache size of a model (catalogue name, GGUF path or config.json path)
 def add_arguments(parser):
     parser.add_argument("model", help="a catalogue name, a .gguf file or a Hugging Face config.json")
     parser.add_argument("--ctx", type=int, required=True, help="context length per sequence, in tokens")
-    parser.add_argument("--kv-type", default="f16",
-                        help="cache element type for K and V: f16 (default), q8_0, q4_0, or bf16, f32, q4_1, q5_0, q5_1")
+    parser.add_argument(
+        "--kv-type",
+        default="f16",
+        help="cache element type for K and V: f16 (default), q8_0, q4_0, or bf16, f32, q4_1, q5_0, q5_1",
+    )
     parser.add_argument("--concurrency", type=int, default=1, help="sequences cached at once (default 1)")
     swa = parser.add_mutually_exclusive_group()
     swa.add_argument("--swa-full", dest="swa_full", action="store_true", default=None,
@@ -20,8 +23,9 @@ def add_arguments(parser):
 def run(args) -> int:
     import json
 
-    from course_lib.hardware import format_bytes
-    from course_lib.kv import attention_kind, cache_type, kv_bytes_per_token, kv_caches, load_arch
+    from course_lib.sizing.kv import attention_kind, cache_type, kv_bytes_per_token, kv_caches
+    from course_lib.sizing.load import load_arch
+    from course_lib.units import format_bytes
 
     arch = load_arch(args.model)
     ctype = cache_type(args.kv_type)

@@ -4,11 +4,13 @@ HELP = "print the path of the model in use (assembling the default model on firs
 
 
 def add_arguments(parser):
-    parser.add_argument("--model", help="a GGUF file to use instead (default: $LLM_COURSE_MODEL, else Gemma 3 270M Q4_K_M)")
+    parser.add_argument(
+        "--model", help="a GGUF file to use instead (default: $LLM_COURSE_MODEL, else Gemma 3 270M Q4_K_M)"
+    )
 
 
 def run(args) -> int:
-    from course_lib.models import model_path
+    from course_lib.runtime.models import model_path
 
     print(model_path(args.model, progress=True))
     return 0

@@ -15,8 +15,8 @@ def run(args) -> int:
     import collections
     import os
 
-    from course_lib.hardware import format_bytes
-    from course_lib.requantize import requantize
+    from course_lib.quant.requantize import requantize
+    from course_lib.units import format_bytes
 
     plans = requantize(args.input, args.output, args.type)
     counts = collections.Counter(p.target_type for p in plans)

@@ -78,7 +78,9 @@ def run_test(test, namespace: dict, timeout: float = DEFAULT_TEST_TIMEOUT_S) -> 
     except Mismatch as exc:
         return TestResult(test.question, test.name, test.hidden, "fail", " ".join(str(exc).split()))
     except AssertionError as exc:
-        return TestResult(test.question, test.name, test.hidden, "fail", " ".join(str(exc).split()) or "assertion failed")
+        return TestResult(
+            test.question, test.name, test.hidden, "fail", " ".join(str(exc).split()) or "assertion failed"
+        )
     except BaseException as exc:  # noqa: BLE001 - a learner's bug (even SystemExit) is a verdict, not a crash
         if isinstance(exc, KeyboardInterrupt):
             raise
@@ -94,9 +96,13 @@ def run_tests(chapter: str, namespace: dict, question_ids=None, include_hidden: 
     return [run_test(t, namespace, timeout) for t in tests]
 
 
-def grade_namespace(chapter: str, namespace: dict, hidden_dir=None, timeout: float = DEFAULT_TEST_TIMEOUT_S) -> list[dict]:
+def grade_namespace(
+    chapter: str, namespace: dict, hidden_dir=None, timeout: float = DEFAULT_TEST_TIMEOUT_S
+) -> list[dict]:
     """Every visible and hidden test of a chapter, as plain dicts (what the grader reads back)."""
-    return [asdict(r) for r in run_tests(chapter, namespace, include_hidden=True, hidden_dir=hidden_dir, timeout=timeout)]
+    return [
+        asdict(r) for r in run_tests(chapter, namespace, include_hidden=True, hidden_dir=hidden_dir, timeout=timeout)
+    ]
 
 
 def start(chapter: str) -> None:

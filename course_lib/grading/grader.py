@@ -25,7 +25,9 @@ from course_lib.grading.questions import CHAPTERS, load_tests, questions
 MARKER = "@@LLM_COURSE_GRADES@@"
 _DEF = re.compile(r"^\s*def\s+(\w+)\s*\(", re.MULTILINE)
 # Cells that only give the learner feedback or print the machine: not needed to grade, so not run.
-_FEEDBACK_ONLY = re.compile(r"^\s*(#.*\n\s*)*((from course_lib\S* import \w+\s*\n\s*)?(setup_check\(\);?|check\([^()]*\);?)\s*)+$")
+_FEEDBACK_ONLY = re.compile(
+    r"^\s*(#.*\n\s*)*((from course_lib\S* import \w+\s*\n\s*)?(setup_check\(\);?|check\([^()]*\);?)\s*)+$"
+)
 
 
 @dataclass
@@ -125,7 +127,12 @@ def _run_in_kernel(book, workdir: Path, chapter: str, cell_timeout: float, test_
             try:
                 client.execute_cell(grading, len(run_book.cells) - 1)
             except (CellTimeoutError, DeadKernelError) as exc:
-                return ("question-timeout" if isinstance(exc, CellTimeoutError) else "question-crash"), qid, errors, results
+                return (
+                    ("question-timeout" if isinstance(exc, CellTimeoutError) else "question-crash"),
+                    qid,
+                    errors,
+                    results,
+                )
             text = "".join(o.get("text", "") for o in grading.outputs if o.get("output_type") == "stream")
             for line in text.splitlines():
                 if line.startswith(MARKER):
@@ -173,7 +180,9 @@ def grade_submission(path: Path, root: Path | None = None, cell_timeout: float =
                 skip.add(where)
                 touched = ", ".join(sorted(_cell_questions(code_cells[where], functions))) or "no question"
                 what = f"ran past {cell_timeout:g} s" if status == "timeout" else "killed its kernel"
-                result.notes.append(f"code cell {where + 1} {what} (touches {touched}); skipped it and ran the rest again")
+                result.notes.append(
+                    f"code cell {where + 1} {what} (touches {touched}); skipped it and ran the rest again"
+                )
             else:
                 crashed[where] = "timed out" if status == "question-timeout" else "killed the kernel"
                 result.notes.append(f"{where}: testing it {crashed[where]}")
@@ -242,8 +251,16 @@ def feedback_text(r: SubmissionResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def grade_folder(folder: Path, out: Path, feedback_dir: Path | None = None, cell_timeout: float = 60,
-                 test_timeout: float = 60, hidden_dir=None, progress: bool = True, jobs: int = 1) -> list[SubmissionResult]:
+def grade_folder(
+    folder: Path,
+    out: Path,
+    feedback_dir: Path | None = None,
+    cell_timeout: float = 60,
+    test_timeout: float = 60,
+    hidden_dir=None,
+    progress: bool = True,
+    jobs: int = 1,
+) -> list[SubmissionResult]:
     from course_lib.grading.questions import default_hidden_dir
 
     hidden_dir = Path(hidden_dir) if hidden_dir else default_hidden_dir()

@@ -58,7 +58,9 @@ def expect_close(got, expected, rel: float = 1e-6, abs_: float = 0.0, what: str 
     try:
         ok = math.isclose(float(got), float(expected), rel_tol=rel, abs_tol=abs_)
     except (TypeError, ValueError):
-        raise Mismatch(f"{what + ': ' if what else ''}expected a number close to {_short(expected)}, got {_short(got)}") from None
+        raise Mismatch(
+            f"{what + ': ' if what else ''}expected a number close to {_short(expected)}, got {_short(got)}"
+        ) from None
     if not ok:
         raise Mismatch(f"{what + ': ' if what else ''}expected {_short(expected)}, got {_short(got)}")
 
@@ -74,7 +76,7 @@ _shared: dict = {}
 def shared_model():
     """The real model, loaded once per kernel for the tests that need it (small context)."""
     if "llm" not in _shared:
-        from course_lib.engine import load_model
+        from course_lib.runtime import load_model
 
         # One thread: llama.cpp's worker threads spin while waiting, so on a loaded machine (a grader running
         # beside other jobs) two threads can be many times slower than one.
@@ -85,7 +87,7 @@ def shared_model():
 def shared_server():
     """The real model behind the course's OpenAI-compatible server, started once per kernel, stopped at exit."""
     if "server" not in _shared:
-        from course_lib.server import LlamaCppPythonServer
+        from course_lib.runtime import LlamaCppPythonServer
 
         _shared["server"] = LlamaCppPythonServer(n_ctx=1024).start()
     return _shared["server"]

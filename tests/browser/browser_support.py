@@ -1,4 +1,6 @@
-"""Processes and constants the browser tests share (no Playwright import here: the suite must skip cleanly without it)."""
+"""Processes and constants the browser tests share.
+
+No Playwright import here: the suite must skip cleanly without it."""
 
 from __future__ import annotations
 

@@ -112,7 +112,9 @@ def check_kv(calc: Calculator) -> None:
     # The explorer starts on a catalogue device; another one fills in its own memory.
     memory = calc.text_box("Memory (GB)").input_value()
     select = calc.dropdown("GPU / device")
-    assert "4090" in select.evaluate("s => s.options[s.selectedIndex].text"), "the explorer should start on the RTX 4090"
+    assert "4090" in select.evaluate("s => s.options[s.selectedIndex].text"), (
+        "the explorer should start on the RTX 4090"
+    )
     other = select.evaluate("s => [...s.options].findIndex(o => o.text.includes('3060'))")  # 12 GB, not 24
     assert other > 0, "no RTX 3060 in the device list"
     chosen = calc.choose_index("GPU / device", other)

@@ -36,7 +36,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 # notebook's kernel started without a "Select Kernel" dialog.
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none", "autoStartDefaultKernel": True},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {
+        "windowingMode": "none",
+        "autoStartDefaultKernel": True,
+    },
 }
 THEME_SETTINGS = "@jupyterlab/apputils-extension/themes.jupyterlab-settings"
 
@@ -121,7 +124,7 @@ def lab(tmp_path_factory, browser):
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(work / "config"), JUPYTER_RUNTIME_DIR=str(work / "runtime"),
                JUPYTER_PLATFORM_DIRS="1")
     # The kernels share the cores with Chromium and this server: llama.cpp's OpenMP threads must sleep, not
-    # spin, while they wait (as course_lib.server does for its servers), or the notebooks run several times slower.
+    # spin, while they wait (as course_lib.runtime does for its servers), or the notebooks run several times slower.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     log = work / "jupyterlab.log"
     SERVER_LOGS["JupyterLab"] = log

@@ -220,7 +220,9 @@ class Calculator:
             else:
                 last, steady_since = now, time.monotonic()
             self.page.wait_for_timeout(200)
-        stale = [name for name, same in (("verdict", now[0] == verdict_before), ("chart", now[1] == figure_before)) if same]
+        stale = [
+            name for name, same in (("verdict", now[0] == verdict_before), ("chart", now[1] == figure_before)) if same
+        ]
         raise AssertionError(f"after {what}, the {' and the '.join(stale) or 'page'} did not "
                              f"{'change' if stale else 'settle'} within {timeout:.0f} s (verdict: {now[0]!r})")
 

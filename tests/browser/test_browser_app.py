@@ -11,14 +11,13 @@ import time
 from pathlib import Path
 
 import pytest
+from browser_support import SERVER_LOGS, VIEWPORT, stop_process
 from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv, check_offload, check_quant_explorer
 from lab_helpers import Calculator, error_outputs, unlabelled_controls
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from course_lib.app import CELL_TIMEOUT_S
-
-from browser_support import SERVER_LOGS, VIEWPORT, stop_process
+from course_lib.widgets.app import CELL_TIMEOUT_S
 
 LLM_COURSE = Path(sys.executable).with_name("llm-course")
 
@@ -123,14 +122,16 @@ def test_app_refuses_a_busy_or_invalid_port():
         result = subprocess.run([str(LLM_COURSE), "app", "--port", str(port)], capture_output=True, text=True,
                                 timeout=60)
     assert result.returncode == 2, result
-    assert result.stderr.count("\n") == 1 and f"port {port}" in result.stderr and "in use" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and f"port {port}" in result.stderr and "in use" in result.stderr, (
+        result.stderr
+    )
     result = subprocess.run([str(LLM_COURSE), "app", "--port", "70000"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "65535" in result.stderr, result.stderr
 
 
 def test_a_hanging_cell_ends_in_an_error_not_an_endless_spinner(browser):
     """A page whose cell never returns shows Voilà's timeout error (the app sets a per-cell limit)."""
-    from course_lib.app import CalculatorApp
+    from course_lib.widgets.app import CalculatorApp
 
     fixture = Path(__file__).with_name("fixtures") / "hanging_cell.ipynb"
     with CalculatorApp(port=None, notebook=fixture, cell_timeout=3) as app:

@@ -18,7 +18,6 @@ from calculator_checks import check_cost, check_fit, check_gpu_chooser, check_kv
 from lab_helpers import Calculator, assert_figure_readable, corner_alpha
 from playwright.sync_api import expect
 
-
 # Notebook -> its calculators: (how to find it: a control only it has, the check, the screenshot's file name).
 NOTEBOOKS = {
     "00_start_here.ipynb": [

@@ -2,9 +2,8 @@
 
 import gguf
 
-from course_lib.architecture import ModelArch
 from course_lib.grading.testing import expect_equal, question
-from course_lib.kv import kv_cache_bytes
+from course_lib.sizing import ModelArch, kv_cache_bytes
 
 QUESTIONS = {"q1": "llama_params", "q2": "weight_bytes", "q3": "kv_cache_bytes_for", "q4": "fits_in_memory"}
 

@@ -1,8 +1,8 @@
-"""Visible tests, chapter 03 (KV-cache growth): checked against course_lib.kv and first principles."""
+"""Visible tests, chapter 03 (KV-cache growth): checked against course_lib.sizing.kv and first principles."""
 
-from course_lib.architecture import ModelArch
 from course_lib.grading.testing import expect_equal, question
-from course_lib.kv import kv_bytes_per_token as reference_per_token
+from course_lib.sizing import ModelArch
+from course_lib.sizing import kv_bytes_per_token as reference_per_token
 
 QUESTIONS = {"q1": "kv_bytes_per_token", "q2": "largest_context", "q3": "swa_kv_bytes"}
 

@@ -2,8 +2,8 @@
 
 import math
 
-from course_lib.engine import measure_speed
 from course_lib.grading.testing import expect_equal, expect_true, question, shared_model
+from course_lib.runtime import measure_speed
 
 QUESTIONS = {"q1": "count_tokens", "q2": "greedy_continuation", "q3": "generation_tok_s"}
 
@@ -28,7 +28,9 @@ def generation_speed_is_plausible(generation_tok_s):
     llm = shared_model()
     got = generation_tok_s(llm, 16)
     reference = measure_speed(llm, prompt_tokens=8, generated_tokens=16).generation_tok_s
-    expect_true(isinstance(got, (int, float)) and math.isfinite(got) and got > 0, f"expected a positive speed, got {got!r}")
+    expect_true(
+        isinstance(got, (int, float)) and math.isfinite(got) and got > 0, f"expected a positive speed, got {got!r}"
+    )
     # Timings on a shared CPU are noisy: only an order of magnitude is checked.
     expect_true(reference / 10 <= got <= reference * 10,
                 f"expected about {reference:.0f} tok/s (within 10x), got {got:.1f}")

@@ -1,6 +1,7 @@
-"""Visible tests, chapter 07 (choosing your setup): money checked against course_lib.cost, engines against the rules."""
+"""Visible tests, chapter 07 (choosing your setup): money checked against course_lib.choose.cost,
+engines against the rules."""
 
-from course_lib import cost
+from course_lib.choose import cost
 from course_lib.grading.testing import expect_close, expect_equal, question
 
 QUESTIONS = {"q1": "self_hosted_usd_per_month", "q2": "break_even_requests_per_day", "q3": "pick_engine"}
