@@ -1,0 +1,10 @@
+"""Pictures of the mechanisms, drawn in code with matplotlib (notebooks 01-08).
+
+One module per picture's topic; each function takes the numbers it draws
+(from the course's own math, never typed) and returns a matplotlib Figure
+with a title, and axis labels and units where it has axes. Diagrams sit at
+the top of the library with the widgets: they may use any topic's math,
+and nothing below imports them.
+"""
+
+__all__: list[str] = []
