@@ -16,8 +16,8 @@ import pytest
 LIB = Path(__file__).resolve().parents[1] / "course_lib"
 FOUNDATIONS = ("errors", "units", "plotting", "gguf_file")
 # Lower layers first. A module may import its own layer and the layers before it, never one after it.
-LAYERS = [("foundations",), ("runtime",), ("quant",), ("sizing",), ("bench",), ("choose",), ("grading", "widgets", "diagrams"),
-          ("commands",)]
+LAYERS = [("foundations",), ("runtime",), ("quant",), ("sizing",), ("bench",), ("choose",),
+          ("grading", "widgets", "diagrams"), ("commands",)]
 RANK = {name: i for i, group in enumerate(LAYERS) for name in group}
 TOPICS = ["runtime", "quant", "sizing", "bench", "choose", "grading", "widgets", "diagrams"]
 MATH = ("runtime", "quant", "sizing", "bench", "choose")
