@@ -28,6 +28,12 @@ N_UBATCH = 512
 DEFAULT_CHAT_FORMAT = "gemma"
 
 
+def chat_format_for(path: Path) -> str | None:
+    """The chat format to name for a GGUF: Gemma's for the course's default file (it carries no template),
+    None for any other, so that llama-cpp-python applies the template the file carries."""
+    return DEFAULT_CHAT_FORMAT if is_default_model(path) else None
+
+
 def load_model(path: str | os.PathLike | None = None, *, n_ctx: int = 2048, n_threads: int | None = None,
                n_batch: int = N_BATCH, chat_format: str | None = None, verbose: bool = False, **kwargs):
     """A `llama_cpp.Llama` on the model in use, with the course's defaults."""
@@ -36,8 +42,7 @@ def load_model(path: str | os.PathLike | None = None, *, n_ctx: int = 2048, n_th
     from llama_cpp import Llama
 
     file = model_path(path)
-    if chat_format is None and is_default_model(file):
-        chat_format = DEFAULT_CHAT_FORMAT
+    chat_format = chat_format or chat_format_for(file)
     # llama.cpp prints a few untagged lines (e.g. "using full-size SWA cache") even
     # with verbose=False; llama-cpp-python forwards them to sys.stderr, so a quiet
     # load swallows that stream too.

@@ -17,14 +17,6 @@ import numpy as np
 
 from course_lib.errors import CourseError
 
-# The ports each engine listens on out of the box.
-ENGINE_PORTS = {
-    "Ollama": 11434,
-    "llama.cpp llama-server": 8080,
-    "vLLM": 8000,
-}
-
-
 @dataclass
 class GPUInfo:
     name: str

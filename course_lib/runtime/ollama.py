@@ -40,10 +40,33 @@ class Modelfile:
     request: dict = field(default_factory=dict)
     engine: dict = field(default_factory=dict)
 
+    def text(self) -> str:
+        """This Modelfile written out, ready for `ollama create NAME -f Modelfile` (`parse_modelfile` reads it back)."""
+        back = {(where, key): name for name, (where, key) in PARAMETER_MAP.items()}
+        lines = [f"FROM {self.base}"]
+        if self.system:
+            lines.append(f'SYSTEM """{self.system}"""')
+        if self.template:
+            lines.append(f'TEMPLATE """{self.template}"""')
+        for where, fields in (("request", self.request), ("engine", self.engine)):
+            for key, value in fields.items():
+                if (where, key) not in back:
+                    raise CourseError(f"Modelfile: no PARAMETER sets the {where} field {key!r}")
+                for one in value if key == "stop" else [value]:
+                    lines.append(f"PARAMETER {back[(where, key)]} {_written(one)}")
+        return "\n".join(lines) + "\n"
+
     def messages(self, user: str) -> list[dict]:
         """The chat messages an OpenAI-compatible client sends to get this Modelfile's behaviour."""
         head = [{"role": "system", "content": self.system}] if self.system else []
         return head + [{"role": "user", "content": user}]
+
+
+def _written(value) -> str:
+    text = str(value)
+    if any(c in text for c in '"\n\r'):
+        raise CourseError(f"Modelfile: cannot write the value {text!r} (a quote or a line break); pass it per request")
+    return f'"{text}"' if not text or any(c.isspace() for c in text) else text
 
 
 def _value(text: str):

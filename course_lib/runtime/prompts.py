@@ -68,3 +68,28 @@ def answer(llm, question: str, max_tokens: int = 48, **sampling) -> Answer:
     usage = reply["usage"]
     return Answer(text.strip(), method, reply["choices"][0]["finish_reason"], usage["prompt_tokens"],
                   usage["completion_tokens"])
+
+
+def ask(base_url: str, model: str, question: str, *, chat: bool = True, api_key: str = "not-needed",
+        max_tokens: int = 48, timeout: float = 120) -> Answer:
+    """One answer from any OpenAI-compatible server (Ollama, llama-server, vLLM, LM Studio, the course's own).
+
+    `chat=True` sends the question to /v1/chat/completions, where the server
+    applies the model's chat template (for instruction-tuned models);
+    `chat=False` sends a few-shot scaffold to /v1/completions (for base models).
+    """
+    from openai import OpenAI
+
+    client = OpenAI(base_url=base_url, api_key=api_key, timeout=timeout)
+    if chat:
+        reply = client.chat.completions.create(model=model, messages=[{"role": "user", "content": question}],
+                                               max_tokens=max_tokens, temperature=0)
+        text, method = reply.choices[0].message.content or "", "chat template"
+    else:
+        scaffold = qa_scaffold(question)
+        reply = client.completions.create(model=model, prompt=scaffold.prompt, max_tokens=max_tokens, temperature=0,
+                                          stop=scaffold.stop)
+        text, method = reply.choices[0].text, "few-shot scaffold"
+    usage = reply.usage
+    return Answer(text.strip(), method, reply.choices[0].finish_reason, usage.prompt_tokens if usage else 0,
+                  usage.completion_tokens if usage else 0)

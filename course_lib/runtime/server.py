@@ -30,18 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from course_lib.errors import CourseError
+from course_lib.runtime.engine import chat_format_for
 from course_lib.runtime.machine import usable_cores
 from course_lib.runtime.models import model_path
 
 LOCALHOST = "127.0.0.1"
-
-# The usual OpenAI-compatible endpoints of the engines the course talks about.
-KNOWN_ENDPOINTS = {
-    "Ollama": "http://localhost:11434/v1",
-    "llama.cpp llama-server": "http://localhost:8080/v1",
-    "vLLM": "http://localhost:8000/v1",
-}
-
 
 def free_port(host: str = LOCALHOST) -> int:
     """A TCP port nobody is listening on right now (the OS picks it)."""
@@ -104,11 +97,6 @@ def probe_endpoint(base_url: str, name: str = "", timeout: float = 2.0, api_key:
         return EndpointStatus(name or base_url, base_url, False, [], f"{url} did not answer with JSON")
     models = [m.get("id", "?") for m in body.get("data", []) if isinstance(m, dict)]
     return EndpointStatus(name or base_url, base_url, True, models, "ok")
-
-
-def probe_known_endpoints(timeout: float = 1.0) -> list[EndpointStatus]:
-    """Which of Ollama, llama-server and vLLM answer on their default ports."""
-    return [probe_endpoint(url, name, timeout) for name, url in KNOWN_ENDPOINTS.items()]
 
 
 def require_endpoint(base_url: str, timeout: float = 3.0, api_key: str | None = None) -> EndpointStatus:
@@ -305,14 +293,14 @@ class LlamaCppPythonServer(ManagedServer):
     engine = "llama-cpp-python server"
 
     def __init__(self, model: str | Path | None = None, port: int | None = None, *, n_ctx: int = 2048,
-                 n_threads: int | None = None, chat_format: str | None = "gemma", model_alias: str | None = None,
+                 n_threads: int | None = None, chat_format: str | None = None, model_alias: str | None = None,
                  api_key: str | None = None, interrupt_requests: bool = False, host: str = LOCALHOST,
                  startup_timeout: float = 120.0, extra_args: list[str] | None = None):
         super().__init__(port=port, host=host, startup_timeout=startup_timeout)
         self.model = model_path(model)
         self.n_ctx = n_ctx
         self.n_threads = n_threads
-        self.chat_format = chat_format
+        self.chat_format = chat_format or chat_format_for(self.model)
         self.model_alias = model_alias or self.model.stem
         self.api_key = api_key
         self.interrupt_requests = interrupt_requests
