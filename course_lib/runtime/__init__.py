@@ -19,8 +19,9 @@ from course_lib.runtime.models import (CACHE_ENV, GGUF_MAGIC, INSTRUCT_PACKAGE, 
                                        provision_default_model, sha256_of)
 from course_lib.runtime.native_server import NativeLlamaServer
 from course_lib.runtime.ollama import PARAMETER_MAP, Modelfile, parse_modelfile
-from course_lib.runtime.local_engines import (KNOWN_ENDPOINTS, LOCAL_ENGINES, EngineFound, LocalEngine, find_engine,
-                                              install_steps, local_engine, probe_known_endpoints, serve_command)
+from course_lib.runtime.local_engines import (KNOWN_ENDPOINTS, LOCAL_ENGINES, EngineFound, LlamaServerProgram,
+                                              LocalEngine, find_engine, install_steps, local_engine,
+                                              ollama_prompt_tokens_kept, probe_known_endpoints, serve_command)
 from course_lib.runtime.prompts import QA_EXAMPLES, Answer, Scaffold, answer, ask, chat_template, qa_scaffold
 from course_lib.runtime.server import (LOCALHOST, EndpointStatus, LlamaCppPythonServer, ManagedServer,
                                        check_port, free_port, port_in_use, probe_endpoint,
@@ -39,5 +40,6 @@ __all__ = [
     "NativeLlamaServer", "PARAMETER_MAP", "Modelfile", "parse_modelfile", "REQUIRED", "package_versions", "problems",
     "setup_check", "INSTRUCT_PACKAGE", "instruct_model_path", "QA_EXAMPLES", "Answer", "Scaffold", "answer",
     "chat_template", "qa_scaffold", "ask", "KNOWN_ENDPOINTS", "LOCAL_ENGINES", "EngineFound", "LocalEngine",
-    "find_engine", "install_steps", "local_engine", "probe_known_endpoints", "serve_command",
+    "find_engine", "install_steps", "local_engine", "probe_known_endpoints", "serve_command", "LlamaServerProgram",
+    "ollama_prompt_tokens_kept",
 ]

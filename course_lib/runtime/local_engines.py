@@ -12,12 +12,14 @@ the tests: detection never depends on which program answers.
 from __future__ import annotations
 
 import platform
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from course_lib.errors import CourseError
-from course_lib.runtime.server import EndpointStatus, probe_endpoint
+from course_lib.runtime.models import model_path
+from course_lib.runtime.server import EndpointStatus, ManagedServer, probe_endpoint
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def serve_command(key: str, model: str | Path, *, n_ctx: int = 4096, parallel: i
     """The one command that serves `model` (a GGUF path, or the engine's own model name) on `key`'s usual port."""
     engine = local_engine(key)
     port = port or engine.port
+    model = shlex.quote(str(model))
     if key == "ollama":
         return f"OLLAMA_NUM_PARALLEL={parallel} OLLAMA_HOST=127.0.0.1:{port} ollama serve"
     if key == "llama-server":
@@ -144,3 +147,53 @@ def serve_command(key: str, model: str | Path, *, n_ctx: int = 4096, parallel: i
                    f"--host 127.0.0.1 --port {port}")
         return command + (f" --api-key {api_key}" if api_key else "")
     return f"lms load {model} --context-length {n_ctx} && lms server start --port {port}"
+
+
+def ollama_prompt_tokens_kept(model: str, prompt: str, num_ctx: int | None = None, host: str = "localhost",
+                              port: int = LOCAL_ENGINES["ollama"].port, timeout: float = 300) -> int:
+    """How many tokens of `prompt` a running Ollama actually read (its native API's `prompt_eval_count`).
+
+    A prompt longer than the model's `num_ctx` is cut to fit without an
+    error; comparing this count with the prompt's length shows it.
+    """
+    import json
+    import urllib.request
+
+    options = {"num_predict": 1, **({"num_ctx": num_ctx} if num_ctx else {})}
+    body = json.dumps({"model": model, "prompt": prompt, "stream": False, "options": options}).encode()
+    request = urllib.request.Request(f"http://{host}:{port}/api/generate", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(json.load(response)["prompt_eval_count"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise CourseError(f"Ollama's /api/generate did not answer with a prompt_eval_count: {exc}") from None
+
+
+class LlamaServerProgram(ManagedServer):
+    """llama.cpp's own `llama-server` program, when the learner has it on the PATH, on a GGUF of the course's.
+
+    The same lifecycle as the course's servers (free port, readiness wait,
+    always stopped); the command is `serve_command("llama-server", ...)`.
+    """
+
+    engine = "llama.cpp llama-server"
+
+    def __init__(self, model: str | Path | None = None, port: int | None = None, *, n_ctx: int = 2048,
+                 parallel: int = 1, gpu_layers: int | None = None, api_key: str | None = None,
+                 startup_timeout: float = 120.0):
+        super().__init__(port=port, startup_timeout=startup_timeout)
+        self.model = model_path(model)
+        self.n_ctx, self.parallel, self.gpu_layers, self.api_key = n_ctx, parallel, gpu_layers, api_key
+
+    @property
+    def model_alias(self) -> str:
+        return self.model.name  # llama-server lists the file name under /v1/models unless --alias says otherwise
+
+    def command(self) -> list[str]:
+        program = shutil.which("llama-server")
+        if program is None:
+            raise CourseError("no `llama-server` on the PATH: " + "; ".join(install_steps("llama-server")))
+        line = serve_command("llama-server", self.model, n_ctx=self.n_ctx, parallel=self.parallel,
+                             gpu_layers=self.gpu_layers, api_key=self.api_key, port=self.port)
+        return [program, *shlex.split(line)[1:], "--alias", self.model_alias]
