@@ -13,7 +13,8 @@ from course_lib.runtime.machine import (GPUInfo, MachineInfo, detect_gpus, machi
                                         measure_memory_bandwidth, usable_cores)
 from course_lib.runtime.measure import (fill_and_watch, in_fresh_process, kv_load_memory, load_and_eval_memory,
                                         load_memory_in_fresh_process, load_with_kv_report, measure_context_kv,
-                                        measure_kv_allocation, measure_load, rss_bytes)
+                                        measure_context_memory, measure_kv_allocation, measure_load,
+                                        measure_server_memory, rss_bytes)
 from course_lib.runtime.models import (CACHE_ENV, GGUF_MAGIC, INSTRUCT_PACKAGE, MODEL_ENV, cache_dir, check_gguf_file,
                                        default_model_file, instruct_model_path, is_default_model, model_path,
                                        provision_default_model, sha256_of)
@@ -34,6 +35,7 @@ __all__ = [
     "N_UBATCH", "DEFAULT_CHAT_FORMAT", "load_model", "SpeedResult", "measure_speed", "model_file_bytes",
     "next_token_logits", "EngineCache", "EngineKV", "parse_kv_log", "capture_llama_log", "engine_buffers",
     "rss_bytes", "in_fresh_process", "load_with_kv_report", "measure_context_kv", "measure_kv_allocation",
+    "measure_context_memory", "measure_server_memory",
     "fill_and_watch", "kv_load_memory", "load_and_eval_memory", "load_memory_in_fresh_process", "measure_load",
     "LOCALHOST", "free_port", "port_in_use", "check_port", "EndpointStatus", "probe_endpoint",
     "require_endpoint", "ManagedServer", "run_in_foreground", "LlamaCppPythonServer",

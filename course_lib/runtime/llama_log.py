@@ -110,6 +110,30 @@ def capture_llama_log():
         llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
 
 
+_CONTEXT_LINE = re.compile(r"llama_context:\s+(\w+)\s+=\s+(\S+)\s*$")
+
+
+def context_settings(log: str) -> dict[str, str]:
+    """The settings a llama.cpp context printed when it was created ("llama_context: n_ctx = 4096", ...).
+
+    `flash_attn` says what it resolved to ("enabled"/"disabled") when it was
+    "auto": the context logs "Flash Attention was auto, set to enabled" (or, in
+    newer builds, "Flash Attention enabled") once it has checked the backend.
+    llama-server's `--fit` creates trial contexts first; the last one printed is
+    the context it kept.
+    """
+    settings = {}
+    for line in log.splitlines():
+        m = _CONTEXT_LINE.search(line)
+        if m:
+            settings[m.group(1)] = m.group(2)
+    if settings.get("flash_attn") == "auto":
+        resolved = re.findall(r"Flash Attention (?:was auto, set to )?(enabled|disabled)", log)
+        if resolved:
+            settings["flash_attn"] = resolved[-1]
+    return settings
+
+
 def engine_buffers(log: str) -> dict[str, int]:
     """Buffer sizes llama.cpp logs while loading (bytes, summed per kind: model, KV, output, compute).
 

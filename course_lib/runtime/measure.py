@@ -17,7 +17,7 @@ import sys
 from course_lib.errors import CourseError, require_positive
 from course_lib.gguf_file import ggml_type_id, type_size
 from course_lib.runtime.engine import N_BATCH, N_UBATCH
-from course_lib.runtime.llama_log import EngineKV, capture_llama_log, engine_buffers, parse_kv_log
+from course_lib.runtime.llama_log import EngineKV, capture_llama_log, context_settings, engine_buffers, parse_kv_log
 from course_lib.runtime.models import model_path
 
 
@@ -122,6 +122,90 @@ def measure_context_kv(path=None, *, n_ctx: int, n_seq: int = 1, kv_unified: boo
     caches = parse_kv_log(log)
     swa = ("using full-size SWA cache" in log) if any(c.kind == "swa" for c in caches) else None
     return EngineKV(n_ctx, got_ctx, _is_quantized(type_v), swa, caches, log)
+
+
+def measure_context_memory(path=None, *, n_ctx: int, n_seq: int = 1, kv_unified: bool = False,
+                           flash_attn: bool = False, swa_full: bool | None = None, n_ubatch: int = N_UBATCH,
+                           n_batch: int | None = None, n_outputs_max: int | None = None, type_k: str = "f16",
+                           type_v: str | None = None) -> dict:
+    """What one llama.cpp context reserves, read from its log: KV caches, compute and output buffers.
+
+    The low-level API, so every memory-deciding setting can be set: llama-cpp-python's
+    `Llama` leaves `n_outputs_max` at 0 (llama.cpp then reserves logits for a whole
+    batch), llama-server sets it to its number of slots. `n_ctx` is the total the
+    sequences share, as with llama-server's `-c`. Returns the context's own settings
+    line by line (`context`), the caches (`kv`, an EngineKV) and the buffers (bytes).
+    """
+    import llama_cpp
+
+    require_positive("n_ctx", n_ctx)
+    require_positive("n_seq", n_seq)
+    type_v = type_v if type_v is not None else type_k
+    file = str(model_path(path))
+    with capture_llama_log() as chunks:
+        model = llama_cpp.llama_model_load_from_file(file.encode(), llama_cpp.llama_model_default_params())
+        if not model:
+            raise CourseError(f"llama.cpp could not load {file}")
+        try:
+            params = llama_cpp.llama_context_default_params()
+            params.n_ctx, params.n_seq_max, params.kv_unified = int(n_ctx), int(n_seq), bool(kv_unified)
+            params.n_ubatch, params.n_batch = int(n_ubatch), int(n_batch or n_ubatch)
+            if n_outputs_max is not None:
+                params.n_outputs_max = int(n_outputs_max)
+            params.type_k, params.type_v = ggml_type_id(type_k), ggml_type_id(type_v)
+            params.flash_attn_type = (llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn
+                                      else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED)
+            if swa_full is not None:
+                params.swa_full = bool(swa_full)
+            ctx = llama_cpp.llama_init_from_model(model, params)
+            if not ctx:
+                raise CourseError(f"llama.cpp could not create a context with {n_ctx=}, {n_seq=}, {flash_attn=}")
+            llama_cpp.llama_free(ctx)
+        finally:
+            llama_cpp.llama_model_free(model)
+    return _memory_report("".join(chunks), n_ctx)
+
+
+def _memory_report(log: str, n_ctx_requested: int) -> dict:
+    """KV caches, buffers and settings of the last context a llama.cpp log created."""
+    settings = context_settings(log)
+    # llama-server's --fit creates trial contexts before the real one; the real one is the last.
+    start = log.rfind("llama_context: n_seq_max")
+    last = log[start:] if start >= 0 else log
+    caches = parse_kv_log(last)
+    if not caches:
+        raise CourseError("llama.cpp printed no KV cache size; this llama.cpp version logs differently than the "
+                          "course expects")
+    swa = ("using full-size SWA cache" in log) if any(c.kind == "swa" for c in caches) else None
+    fa = settings.get("flash_attn") == "enabled"
+    buffers = engine_buffers(last)
+    everything = engine_buffers(log)  # trial contexts print their weights as 0.00 MiB: the sum is the real load
+    buffers["model"], buffers["repack"] = everything["model"], everything["repack"]
+    return {"context": settings, "kv": EngineKV(n_ctx_requested, int(settings.get("n_ctx", 0)), fa, swa, caches, log),
+            "buffers": buffers}
+
+
+def measure_server_memory(path=None, *, n_ctx: int = 0, parallel: int | None = None, **settings) -> dict:
+    """What llama.cpp's own server (`llama-server`, from the xllamacpp wheel) reserves, read from its log.
+
+    Unset settings keep llama-server's defaults: `n_ctx=0` is the model's
+    trained context fitted to free memory, `parallel=None` its automatic 4
+    slots sharing a unified cache, flash attention `auto`, a reduced
+    sliding-window cache, n_batch 2048 and n_ubatch 512. The server is started,
+    its log read once the model is loaded, and stopped. Same report as
+    `measure_context_memory`.
+    """
+    import time
+
+    from course_lib.runtime.native_server import NativeLlamaServer
+
+    server = NativeLlamaServer(path, n_ctx=n_ctx, parallel=parallel, n_threads=1, log_verbosity=4, **settings)
+    with server:
+        deadline = time.monotonic() + 30
+        while "compute buffer size" not in server.log_text() and time.monotonic() < deadline:
+            time.sleep(0.1)  # llama.cpp logs from its own thread
+        log = server.log_text()
+    return _memory_report(log, n_ctx)
 
 
 def measure_kv_allocation(path=None, **kwargs) -> EngineKV:
