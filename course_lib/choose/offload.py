@@ -105,7 +105,7 @@ def offload_speed(model, gpu, cpu, n_gpu_layers: int | None = None, quant: str =
     if not 0 <= n_gpu_layers <= n_layers + 1:
         raise CourseError(f"n_gpu_layers must be between 0 and {n_layers + 1} for {est.model}, got {n_gpu_layers}")
     on_gpu = min(n_gpu_layers, n_layers) / n_layers
-    per_step = est.active_weights_bytes + est.kv_cache_bytes
+    per_step = est.active_weights_bytes + est.sequences_kv_bytes
     gpu_bytes = round(per_step * on_gpu)
     cpu_bytes = per_step - gpu_bytes
     flops = 2 * count_params(est.arch).active * concurrency  # multiply-adds of every active weight per sequence

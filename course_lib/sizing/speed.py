@@ -37,5 +37,5 @@ def decode_tok_s_bound(est, device) -> float:
     and yields one token per sequence.
     """
     device = get_device(device)
-    per_step = est.active_weights_bytes + est.kv_cache_bytes
+    per_step = est.active_weights_bytes + est.sequences_kv_bytes
     return est.concurrency * device.bandwidth_bytes_per_s / per_step

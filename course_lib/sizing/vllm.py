@@ -1,0 +1,114 @@
+"""vLLM's memory: a fixed share of the GPU, and the paged KV pool it leaves (notebooks 01, 03 and 07).
+
+Derived in notebook 03 (paged allocation) and used by notebook 07. vLLM does
+not size memory from the context you ask for. At start-up it takes
+`gpu_memory_utilization` of the GPU's *total* memory, loads the weights, runs
+one forward pass of `max_num_batched_tokens` dummy tokens to measure the peak
+activation memory, and (from v0.21) estimates what its CUDA graphs will take.
+Whatever is left becomes the KV pool, cut into blocks of `block_size` tokens
+(vllm/v1/worker/gpu_worker.py determine_available_memory). It prints the pool
+("Available KV cache memory: X GiB"), its size in tokens ("GPU KV cache size:
+N tokens") and how many requests of `max_model_len` tokens it could hold at
+once ("Maximum concurrency for N tokens per request: X.XXx").
+
+Paging removes the per-request reservation of the maximum length, not the
+reservation itself: the pool is allocated, and zeroed, whole.
+"""
+
+from __future__ import annotations
+
+from course_lib.errors import CourseError, require_fraction, require_positive
+from course_lib.sizing.architecture import ModelArch
+from course_lib.sizing.buffers import layer_widths
+from course_lib.sizing.catalogue import Device
+from course_lib.sizing.kv import kv_bytes_per_token
+from course_lib.units import GIB, MIB
+
+BF16 = 2
+# vLLM's KV cache types: 'auto' is the model's dtype (BF16 for the catalogue's checkpoints); FP8 halves it.
+KV_DTYPE_BYTES = {"auto": BF16, "bf16": BF16, "bfloat16": BF16, "f16": BF16, "float16": BF16, "fp8": 1,
+                  "fp8_e4m3": 1, "fp8_e5m2": 1}
+# vLLM's estimate of its CUDA graphs' memory (v0.21+), printed as "Estimated CUDA graph memory: X GiB";
+# the public logs the course read show 0.45-0.65 GiB. An assumption, labelled as one wherever it is shown.
+CUDAGRAPH_BYTES = 550 * MIB
+# The sampler's warm-up in the profiling run holds vocabulary-wide F32 rows per sequence: logits,
+# probabilities and log-probabilities. A model of vLLM's sampler, checked against the printed peaks.
+SAMPLER_ROWS = 3
+
+
+def batch_defaults(device: Device) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) `vllm serve` picks for `device` (EngineArgs.get_batch_defaults)."""
+    if device.memory_bytes >= 70 * GIB and "a100" not in device.name.lower():
+        return 8192, 1024
+    return 2048, 256
+
+
+def _kv_dtype(kv_type) -> tuple[str, int]:
+    key = "auto" if kv_type is None else str(kv_type).lower()
+    if key not in KV_DTYPE_BYTES:
+        raise CourseError(f"vLLM's KV cache types are auto (the model's dtype) and fp8, not {kv_type!r}")
+    return key, KV_DTYPE_BYTES[key]
+
+
+def activation_peak_bytes(arch: ModelArch, batched_tokens: int, max_num_seqs: int) -> int:
+    """Peak activation memory of vLLM's profiling run: one forward pass of `batched_tokens` tokens in BF16.
+
+    The largest live set is a layer's MLP (gate and up projections, their
+    product) with the hidden states around it and the attention projections,
+    plus the sampler's vocabulary-wide rows for `max_num_seqs` sequences.
+    """
+    h, q, kv, ff = layer_widths(arch)
+    layer = BF16 * batched_tokens * (3 * ff + 2 * h + q + 2 * kv)
+    sampler = 4 * SAMPLER_ROWS * max_num_seqs * arch.vocab_size
+    return int(layer + sampler)
+
+
+def vllm_memory(arch: ModelArch, base: dict, profile, device: Device, choices: dict) -> dict:
+    """The MemoryEstimate fields of a vLLM instance on `device` serving `base['n_ctx']`-token requests."""
+    def chosen(name, default=None):
+        value = choices.get(name)
+        return (profile.default(name) if default is None else default) if value is None else value
+
+    util = float(require_fraction("gpu_memory_utilization", chosen("gpu_memory_utilization")))
+    max_model_len = int(base["n_ctx"])
+    default_tokens, default_seqs = batch_defaults(device)
+    seqs = int(require_positive("max_num_seqs", chosen("max_num_seqs", default_seqs)))
+    tokens = choices.get("max_num_batched_tokens")
+    if tokens is None:  # EngineArgs: the default never exceeds max_num_seqs x max_model_len
+        tokens = min(default_tokens, seqs * max_model_len)
+    tokens = int(require_positive("max_num_batched_tokens", tokens))
+    seqs = min(seqs, tokens)
+    block = int(require_positive("block_size", chosen("block_size")))
+    dtype, dtype_bytes = _kv_dtype(choices.get("kv_type"))
+    for name in ("flash_attn", "swa_full", "n_ubatch", "n_batch"):
+        if choices.get(name) is not None:
+            raise CourseError(f"vLLM has no {name.replace('_', '-')} setting (that is llama.cpp's)")
+    concurrency = int(choices.get("concurrency") or 1)
+    per_token = kv_bytes_per_token(arch, "f16", include_swa=True) * dtype_bytes // BF16
+    requested = int(device.memory_bytes * util)
+    activation = activation_peak_bytes(arch, tokens, seqs)
+    eager = bool(choices.get("enforce_eager"))
+    graphs = CUDAGRAPH_BYTES if profile.default("cudagraph_profiling") and not eager else 0
+    pool = requested - base["weights_bytes"] - activation - graphs
+    blocks = max(pool, 0) // (block * per_token)
+    pool_tokens = blocks * block
+    settings = {"gpu_memory_utilization": util, "max_model_len": max_model_len, "max_num_seqs": seqs,
+                "max_num_batched_tokens": tokens, "block_size": block, "kv_cache_dtype": dtype,
+                "enforce_eager": eager, "cudagraph_memory_estimated": bool(graphs),
+                "cudagraph_bytes": graphs, "activation_peak_bytes": activation}
+    settings["flags"] = (f"vllm serve --gpu-memory-utilization {util:g} --max-model-len {max_model_len} "
+                         f"--max-num-seqs {seqs} --max-num-batched-tokens {tokens} --block-size {block} "
+                         f"--kv-cache-dtype {dtype}" + (" --enforce-eager" if eager else ""))
+    kv = max(pool, 0)
+    return dict(base, concurrency=concurrency, kv_type=dtype, kv_bytes_per_token=per_token, kv_cache_bytes=kv,
+                compute_buffer_bytes=activation, output_buffer_bytes=0, overhead_bytes=activation + graphs,
+                total_bytes=base["weights_bytes"] + kv + activation + graphs, flash_attn=True, swa_full=None,
+                n_ubatch=tokens, engine_settings=settings, kv_pool_bytes=pool, kv_pool_tokens=pool_tokens,
+                max_concurrency_x=pool_tokens / max_model_len)
+
+
+def pool_holds(est) -> bool:
+    """Does the pool hold `concurrency` requests of `n_ctx` tokens, whole blocks each? vLLM needs at least one."""
+    block = est.engine_settings["block_size"]
+    need = est.concurrency * -(-est.n_ctx // block) * block
+    return est.kv_pool_bytes > 0 and est.kv_pool_tokens >= need
