@@ -19,6 +19,8 @@ from course_lib.sizing.engines import (DEFAULT_ENGINE, ENGINES, FLASH_ATTN_CHOIC
                                       resolve_llama_cpp)
 from course_lib.sizing.fit import (CARD_24GB, MAX_SEARCH_CONTEXT, MAX_SEARCH_SEQUENCES, FitAnswer, engine_context,
                                    fit_answer, max_concurrency, max_context, solve_budget)
+from course_lib.sizing.ground_truth import (Comparison, compare, error_table, format_error_table, load_ground_truth,
+                                            predict, profile_for)
 from course_lib.sizing.guide import guide_estimate_vram_gb
 from course_lib.sizing.kv import (KV_CACHE_TYPES, LLAMA_CPP_CTX_PAD, LLAMA_CPP_N_UBATCH, LLAMA_CPP_SWA_FULL_DEFAULT,
                                   CacheType, KVCache, attention_kind, cache_type, kv_bytes_per_token, kv_cache_bytes,
@@ -136,4 +138,11 @@ __all__ = [
     "ServingResult",
     "simulate_serving",
     "guide_estimate_vram_gb",
+    "load_ground_truth",
+    "profile_for",
+    "predict",
+    "Comparison",
+    "compare",
+    "error_table",
+    "format_error_table",
 ]

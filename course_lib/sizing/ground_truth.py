@@ -1,0 +1,150 @@
+"""The engine profiles against what GPU users' engines printed: a table of public setups, and our error on each.
+
+Derived in notebook 07 (choosing your setup). `course_lib/data/engine_ground_truth.json`
+holds fully specified setups harvested from public logs (engine and version,
+model, quantization, GPU, every setting, every number the engine printed, the
+source link). `compare` re-estimates each setup with the profile of its
+engine version and sets our figure beside the printed one;
+`error_table` gives the median and worst error per engine and quantity.
+tests/test_engine_ground_truth.py holds the tolerances.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from course_lib.errors import CourseError
+from course_lib.sizing.catalogue import Device, get_device
+from course_lib.sizing.engines import engine_versions, get_profile
+from course_lib.sizing.memory import MemoryEstimate, estimate
+
+GROUND_TRUTH_FILE = "engine_ground_truth.json"
+
+
+def load_ground_truth(path=None) -> list[dict]:
+    """The setups of the shipped table (or of the file at `path`)."""
+    if path is None:
+        path = Path(str(resources.files("course_lib") / "data" / GROUND_TRUTH_FILE))
+    path = Path(path)
+    if not path.is_file():
+        raise CourseError(f"no ground-truth table at {path}")
+    data = json.loads(path.read_text())
+    if data.get("schema") != 1:
+        raise CourseError(f"{path}: unknown schema {data.get('schema')!r}")
+    return data["setups"]
+
+
+def _version_key(version: str) -> tuple:
+    digits = "".join(c if c.isdigit() or c == "." else " " for c in str(version)).split()
+    return tuple(int(p) for p in digits[0].split(".") if p) if digits else ()
+
+
+def profile_for(engine: str, version: str | None):
+    """The profile whose version is the newest at or before `version` (else the oldest profiled)."""
+    versions = engine_versions(engine)
+    key = _version_key(version or "")
+    older = [v for v in versions if key and _version_key(v) <= key]
+    return get_profile(engine, (older or versions)[-1 if older else 0])
+
+
+def _device(row: dict) -> Device | None:
+    gpu = row.get("gpu")
+    if not gpu:
+        return None
+    if gpu.get("memory_bytes"):
+        return Device(gpu["name"], "gpu", int(gpu["memory_bytes"]) * int(gpu.get("count") or 1), 0.0)
+    try:
+        return get_device(gpu["name"])
+    except CourseError:
+        return None
+
+
+def predict(row: dict) -> MemoryEstimate:
+    """Our estimate of one setup, with every setting the row states and the engine's defaults for the rest."""
+    s = {k: v for k, v in (row.get("settings") or {}).items() if v is not None}
+    engine = row["engine"]
+    profile = profile_for(engine, row.get("engine_version"))
+    kw = dict(engine=profile, device=_device(row))
+    if engine == "vllm":
+        for name in ("gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens", "block_size",
+                     "enforce_eager"):
+            if name in s:
+                kw[name] = s[name]
+        return estimate(row["model"], row["quant"], s.get("max_model_len") or 4096, None,
+                        s.get("kv_cache_dtype"), **kw)
+    slots = int(s.get("ollama_num_parallel") or s.get("n_parallel") or 1)
+    n_ctx = s.get("num_ctx") or s.get("n_ctx")
+    unified = bool(s.get("kv_unified")) and slots > 1
+    if engine == "ollama" and s.get("num_ctx"):
+        per_seq = int(n_ctx)
+    else:
+        per_seq = int(n_ctx) if unified else int(n_ctx) // slots
+    fa = s.get("flash_attn")
+    if isinstance(fa, bool):
+        fa = "on" if fa else "off"
+    return estimate(row["model"], row["quant"], per_seq, None if unified else slots, s.get("type_k"),
+                    flash_attn=fa, swa_full=s.get("swa_full"), n_ubatch=s.get("n_ubatch"), n_batch=s.get("n_batch"),
+                    **kw)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    setup: str
+    engine: str
+    quantity: str  # "KV cache", "compute buffer", "total", "vLLM pool", "vLLM tokens", "vLLM concurrency"
+    printed: float
+    predicted: float
+
+    @property
+    def error(self) -> float:
+        return self.predicted / self.printed - 1
+
+
+def compare(row: dict) -> list[Comparison]:
+    """Each number the engine printed that the estimate also gives, side by side."""
+    est = predict(row)
+    p = row.get("printed") or {}
+    out = []
+
+    def add(quantity, printed, predicted):
+        if printed:
+            out.append(Comparison(row["id"], row["engine"], quantity, float(printed), float(predicted)))
+
+    kv = p.get("kv_bytes") or (p["kv_k_bytes"] + p["kv_v_bytes"] if p.get("kv_k_bytes") and p.get("kv_v_bytes")
+                               else p.get("ollama_kv_bytes"))
+    if row["engine"] == "vllm":
+        add("vLLM pool", p.get("vllm_available_kv_bytes"), est.kv_pool_bytes)
+        add("vLLM tokens", p.get("vllm_kv_tokens"), est.kv_pool_tokens)
+        if p.get("vllm_max_concurrency_for_tokens") in (None, est.n_ctx):
+            add("vLLM concurrency", p.get("vllm_max_concurrency_x"), est.max_concurrency_x)
+        return out
+    add("KV cache", kv, est.kv_cache_bytes)
+    add("compute buffer", p.get("compute_buffer_bytes"), est.compute_buffer_bytes)
+    if p.get("model_buffer_bytes") and kv and p.get("compute_buffer_bytes"):
+        printed = p["model_buffer_bytes"] + kv + p["compute_buffer_bytes"] + (p.get("output_buffer_bytes") or 0)
+        ours = est.weights_bytes + est.kv_cache_bytes + est.compute_buffer_bytes + (
+            est.output_buffer_bytes if p.get("output_buffer_bytes") else 0)
+        add("total", printed, ours)
+    add("Ollama total", p.get("ollama_memory_required_full_bytes"), est.total_bytes)
+    return out
+
+
+def error_table(comparisons: list[Comparison]) -> list[dict]:
+    """Per engine and quantity: how many setups, the median and the worst relative error."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for c in comparisons:
+        groups.setdefault((c.engine, c.quantity), []).append(c.error)
+    return [{"engine": engine, "quantity": quantity, "setups": len(errors),
+             "median": statistics.median(abs(e) for e in errors), "worst": max(errors, key=abs)}
+            for (engine, quantity), errors in sorted(groups.items())]
+
+
+def format_error_table(rows: list[dict]) -> str:
+    lines = [f"{'engine':<18} {'quantity':<18} {'setups':>6} {'median |error|':>15} {'worst':>8}"]
+    lines += [f"{r['engine']:<18} {r['quantity']:<18} {r['setups']:>6} {r['median']:>15.2%} {r['worst']:>+8.2%}"
+              for r in rows]
+    return "\n".join(lines)
