@@ -6,19 +6,19 @@ course builds (`formats`, over `blocks` and `kquants`); the teaching formats
 requantizing a whole GGUF file; and what quantization costs (`quality`).
 """
 
-from course_lib.quant.formats import QTYPES, bits_per_weight, block_layout, dequantize, quantize
+from course_lib.quant.formats import IMATRIX_TYPES, QTYPES, bits_per_weight, block_layout, dequantize, quantize
 from course_lib.quant.policy import (FLOAT_TYPES, GGUF_PRESETS, K_FALLBACK, QK_K, SINGLE_TYPES, ModelShape,
                                      normalize_preset, tensor_type)
 from course_lib.quant.quality import error_stats, format_bits_per_weight, perplexity, perplexity_text, token_nll
-from course_lib.quant.reference import ggml_quantize
+from course_lib.quant.reference import ggml_dequantize, ggml_quantize
 from course_lib.quant.requantize import FILE_TYPE, ROWS_PER_SLICE, TensorPlan, plan, requantize, target_type
 from course_lib.quant.teaching import (NF4_CODEBOOK, TEACHING_FORMATS, absmax_int8, absmax_int8_dequantize, nf4,
                                        nf4_dequantize, roundtrip, teaching_bits_per_weight, zeropoint_int8,
                                        zeropoint_int8_dequantize)
 
 __all__ = [
-    "ggml_quantize",
-    "QTYPES", "block_layout", "bits_per_weight", "quantize", "dequantize", "NF4_CODEBOOK", "absmax_int8",
+    "ggml_quantize", "ggml_dequantize", "QTYPES", "IMATRIX_TYPES",
+    "block_layout", "bits_per_weight", "quantize", "dequantize", "NF4_CODEBOOK", "absmax_int8",
     "absmax_int8_dequantize", "zeropoint_int8", "zeropoint_int8_dequantize", "nf4", "nf4_dequantize", "roundtrip",
     "teaching_bits_per_weight", "TEACHING_FORMATS", "GGUF_PRESETS", "SINGLE_TYPES", "FLOAT_TYPES", "QK_K",
     "K_FALLBACK", "ModelShape", "normalize_preset", "tensor_type", "perplexity_text", "token_nll", "perplexity",

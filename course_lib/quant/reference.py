@@ -1,10 +1,12 @@
-"""ggml's own C quantizer, through ctypes: the reference the course's numpy quantizers answer to.
+"""ggml's own C quantizer and dequantizer, through ctypes: the reference the course's numpy code answers to.
 
 Used by the tests (byte-exact checks, notebook 02's claims) and by
-`benchmarks/bench_quant.py` (speed). It calls `ggml_quantize_chunk` in the
-libggml that llama-cpp-python ships, so the bytes are those llama.cpp itself
-would write. An importance matrix (one float32 weight per column) is passed
-through as llama.cpp's `--imatrix` does.
+`benchmarks/bench_quant.py` (speed). `ggml_quantize` calls
+`ggml_quantize_chunk` in the libggml that llama-cpp-python ships, so the bytes
+are those llama.cpp itself would write; an importance matrix (one float32
+weight per column) is passed through as llama.cpp's `--imatrix` does.
+`ggml_dequantize` calls the type's `to_float` from `ggml_get_type_traits`
+(struct layout from ggml.h, `struct ggml_type_traits`).
 """
 
 from __future__ import annotations
@@ -20,16 +22,46 @@ from course_lib.gguf_file import ggml_type_id, type_size
 
 
 @functools.lru_cache(maxsize=1)
-def _quantize_chunk():
+def _library():
     import llama_cpp
 
-    lib = ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml-base.so"))
-    fn = lib.ggml_quantize_chunk
+    return ctypes.CDLL(str(Path(llama_cpp.__file__).parent / "lib" / "libggml-base.so"))
+
+
+@functools.lru_cache(maxsize=1)
+def _quantize_chunk():
+    fn = _library().ggml_quantize_chunk
     fn.restype = ctypes.c_size_t
     # type, src, dst, start, nrows, n_per_row, imatrix
     fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
                    ctypes.c_void_p]
     return fn
+
+
+class _TypeTraits(ctypes.Structure):
+    _fields_ = [("type_name", ctypes.c_char_p), ("blck_size", ctypes.c_int64), ("blck_size_interleave", ctypes.c_int64),
+                ("type_size", ctypes.c_size_t), ("is_quantized", ctypes.c_bool), ("to_float", ctypes.c_void_p),
+                ("from_float_ref", ctypes.c_void_p)]
+
+
+_TO_FLOAT = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)
+
+
+def ggml_dequantize(data, qtype: str, n_values: int) -> np.ndarray:
+    """float32 values ggml's C code decodes from `data` (bytes of type qtype), flat."""
+    fn = _library().ggml_get_type_traits
+    fn.restype = ctypes.POINTER(_TypeTraits)
+    fn.argtypes = [ctypes.c_int]
+    traits = fn(ggml_type_id(qtype)).contents
+    n, size = type_size(qtype)
+    if traits.type_size != size or traits.blck_size != n or not traits.to_float:
+        raise CourseError(f"ggml's traits for {qtype} do not match the gguf package's block layout")
+    data = np.ascontiguousarray(data, dtype=np.uint8).reshape(-1)
+    if data.size != n_values // n * size or n_values % n:
+        raise CourseError(f"{data.size} bytes of {qtype} do not hold {n_values} values")
+    out = np.empty(n_values, dtype=np.float32)
+    _TO_FLOAT(traits.to_float)(data.ctypes.data, out.ctypes.data, n_values)
+    return out
 
 
 def ggml_quantize(x, qtype: str, imatrix=None) -> np.ndarray:
