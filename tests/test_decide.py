@@ -97,7 +97,7 @@ def test_gpu_chooser_widget_verdicts():
     from course_lib.widgets import gpu_chooser_widget
 
     w = gpu_chooser_widget()
-    model, quant, ctx, conc, verdict, table = w.children
+    engine, model, quant, ctx, conc, verdict, table = w.children
     assert "llm-course-verdict" in verdict._dom_classes
     assert model.description == "Model:" and ctx.description == "Context (tokens):"
     assert "GPUs fit" in verdict.value  # the default 8B model fits some card
@@ -107,3 +107,9 @@ def test_gpu_chooser_widget_verdicts():
     fitting = [r.device for r in rank_devices("llama-3.1-70b", "Q4_K_M", ctx.value, conc.value) if r.fits]
     assert f"{len(fitting)} of" in verdict.value and f"<b>{fitting[0]}</b>" in verdict.value
     assert table.value.count("<tr>") == len(rank_devices("llama-3.1-70b")) + 1
+    engine.value = "vllm"  # checkpoints, not GGUF: the formats follow the engine
+    assert quant.value == "BF16" and "Q4_K_M" not in quant.options and "Assumes vllm" in verdict.value
+    assert "no single GPU in the catalogue fits" in verdict.value  # 70B in 16 bits: 141 GB
+    quant.value = "AWQ"
+    fitting = [r.device for r in rank_devices("llama-3.1-70b", "AWQ", ctx.value, conc.value, engine="vllm") if r.fits]
+    assert fitting and f"{len(fitting)} of" in verdict.value

@@ -8,8 +8,8 @@ import re
 import matplotlib
 import pytest
 
-from course_lib.sizing import (LLAMA_CPP_CTX_PAD, budget_bytes, custom_device, estimate, fit_answer, get_device,
-                               max_concurrency, max_context, resize, solve_budget)
+from course_lib.sizing import (LLAMA_CPP_CTX_PAD, budget_bytes, estimate, fit_answer, max_concurrency, max_context,
+                               resize, solve_budget)
 
 matplotlib.use("Agg")
 
@@ -52,17 +52,26 @@ def numbers_after(label: str, text: str) -> int:
     return int(match.group(1).replace(",", ""))
 
 
-@pytest.mark.parametrize("model, quant, ctx, seqs, kv, device", [c for c in CASES if c[1] == "Q4_K_M"])
-def test_every_calculator_gives_the_same_answer(model, quant, ctx, seqs, kv, device, capsys):
-    """Will it fit?, the KV-cache explorer, `llm-course fit`, the GPU chooser and the 24 GB solver, side by side."""
+AGREEMENT = [c + (engine,) for c in CASES if c[1] == "Q4_K_M" for engine in ("llama-cpp-python", "llama-server",
+                                                                               "ollama")]
+AGREEMENT += [("llama-3.1-8b", "AWQ", 8192, 1, "auto", "RTX 4090", "vllm"),
+              ("gemma-3-27b", "AWQ", 8192, 1, "fp8", "H100 80GB", "vllm")]
+
+
+@pytest.mark.parametrize("model, quant, ctx, seqs, kv, device, engine", AGREEMENT)
+def test_every_calculator_gives_the_same_answer(model, quant, ctx, seqs, kv, device, engine, capsys):
+    """Will it fit?, the KV-cache explorer, `llm-course fit`, the GPU chooser and the 24 GB solver, side by side,
+    for the same engine."""
     from course_lib.choose import rank_devices
     from course_lib.cli import main
     from course_lib.widgets import fit_widget, kv_widget
 
-    expected = fit_answer(estimate(model, quant, ctx, seqs, kv), device)
+    on = device if engine == "vllm" else None
+    expected = fit_answer(estimate(model, quant, ctx, seqs, kv, engine=engine, device=on), device)
 
     fit_box = fit_widget()
     controls = controls_of(fit_box)
+    controls["Engine:"].value = engine
     controls["Model:"].value, controls["Quantization:"].value = model, quant
     controls["Context (tokens):"].value, controls["Concurrent sequences:"].value = ctx, seqs
     controls["KV cache type:"].value, controls["Device:"].value = kv, device
@@ -70,6 +79,7 @@ def test_every_calculator_gives_the_same_answer(model, quant, ctx, seqs, kv, dev
 
     kv_box = kv_widget()
     controls = controls_of(kv_box)
+    controls["Engine:"].value = engine
     controls["Model:"].value, controls["Context (tokens):"].value = model, ctx
     controls["Concurrent sequences:"].value, controls["KV cache type:"].value = seqs, kv
     controls["GPU / device:"].label = device
@@ -77,10 +87,12 @@ def test_every_calculator_gives_the_same_answer(model, quant, ctx, seqs, kv, dev
 
     capsys.readouterr()  # what the widgets drew
     assert main(["fit", model, "--quant", quant, "--ctx", str(ctx), "--concurrency", str(seqs), "--kv-type", kv,
-                 "--gpu", device, "--json"]) == 0
+                 "--gpu", device, "--engine", engine, "--json"]) == 0
     cli = json.loads(capsys.readouterr().out)
+    assert cli["engine"] == engine and cli["engine_settings"]["flags"] in fit_text and cli["engine_settings"]["flags"] \
+        in kv_text  # every panel names the settings it assumes
 
-    chooser = next(r for r in rank_devices(model, quant, ctx, seqs, kv) if r.device == device)
+    chooser = next(r for r in rank_devices(model, quant, ctx, seqs, kv, engine=engine) if r.device == device)
 
     answers = {
         "Will it fit?": (numbers_after("Largest context", fit_text), numbers_after("most sequences at [\\d,]+ tokens",
@@ -93,11 +105,12 @@ def test_every_calculator_gives_the_same_answer(model, quant, ctx, seqs, kv, dev
     assert chooser.fits == expected.fits == cli["fits"] == ("FITS" in fit_text and "DOES NOT" not in fit_text)
     assert ("does not fit" not in kv_text) == expected.fits
 
-    memory = get_device(device).memory_bytes
-    solved = {(r["model"], r["quant"]): r for r in solve_budget(memory, models=[model], quants=[quant], n_ctx=ctx)}
-    if (model, quant) in solved:  # the solver's device is a bare GPU of the same memory (no Apple fraction)
+    solved = {(r["model"], r["quant"]): r for r in solve_budget(device, models=[model], quants=[quant], n_ctx=ctx,
+                                                                kv_type=kv, engine=engine)}
+    if (model, quant) in solved and seqs == 1:
         row = solved[(model, quant)]
-        assert row["max_context"] == max_context(estimate(model, quant, 4096), custom_device(memory / 1e9))
+        assert (row["max_context"], row[f"max_concurrency_at_{ctx}"]) == (expected.max_context,
+                                                                           expected.max_concurrency)
 
 
 def test_the_issue_that_started_it():

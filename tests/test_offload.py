@@ -79,11 +79,15 @@ def test_offload_widget_reports_the_split():
     from course_lib.widgets import offload_widget
 
     w = offload_widget()
-    model, gpu, ram, ctx, conc, verdict, _ = w.children
+    engine, model, gpu, ram, ctx, conc, verdict, _ = w.children
     assert "llm-course-verdict" in verdict._dom_classes
+    assert "vllm" not in [value for _, value in engine.options]  # layer offload is llama.cpp's
     model.value, gpu.value, ctx.value = "llama-3.1-70b", GPU, 4096
     split = offload_split("llama-3.1-70b", get_device(GPU).usable_bytes, n_ctx=4096)
     assert f"{split.n_gpu_layers} of 80 layers fit on the {GPU}" in verdict.value
     assert "too slow for chat" in verdict.value
+    engine.value = "llama-server"  # flash attention and one row of logits: a smaller compute buffer on the GPU
+    split = offload_split("llama-3.1-70b", get_device(GPU).usable_bytes, n_ctx=4096, engine="llama-server")
+    assert f"{split.n_gpu_layers} of 80 layers fit" in verdict.value and "Assumes llama-server" in verdict.value
     model.value = "llama-3.2-1b"
     assert "fast enough to read along" in verdict.value

@@ -74,8 +74,8 @@ def _bandwidth(value, what: str) -> float:
 
 
 def offload_speed(model, gpu, cpu, n_gpu_layers: int | None = None, quant: str = "Q4_K_M", n_ctx: int = 4096,
-                  concurrency: int = 1, kv_type: str = "f16", mode: str = "cpu", cpu_flops: float | None = None,
-                  pcie_bytes_per_s: float = PCIE4_X16_BYTES_PER_S) -> OffloadSpeed:
+                  concurrency: int = 1, kv_type: str | None = None, mode: str = "cpu", cpu_flops: float | None = None,
+                  pcie_bytes_per_s: float = PCIE4_X16_BYTES_PER_S, engine=None) -> OffloadSpeed:
     """Decode speed with `n_gpu_layers` layers on `gpu` and the rest in RAM of bandwidth `cpu`.
 
     `gpu` and `cpu` are catalogue devices (names) or bandwidths in bytes/s.
@@ -84,24 +84,27 @@ def offload_speed(model, gpu, cpu, n_gpu_layers: int | None = None, quant: str =
     `cpu_flops` (FLOP/s) caps a batched step by the CPU's compute; a GPU's
     `fp16_flops` from the catalogue caps its part the same way.
     Every sequence's KV cache is read whole each step (full context, the worst case).
+    `engine` is one of the llama.cpp-based engines (default llama-cpp-python).
     """
     from course_lib.sizing.catalogue import Device, get_device
     from course_lib.sizing.memory import estimate
-    from course_lib.sizing.offload import offload_split
+    from course_lib.sizing.offload import offload_split, require_layer_offload
     from course_lib.sizing.params import count_params
 
+    require_layer_offload(engine)
     if mode not in ("cpu", "stream"):
         raise CourseError(f"unknown offload mode {mode!r}; choose 'cpu' (CPU computes its layers) or 'stream'")
     require_positive("concurrency", concurrency)
     gpu_dev = get_device(gpu) if isinstance(gpu, (str, Device)) else None
     gpu_bw = _bandwidth(gpu, "gpu")
     cpu_bw = _bandwidth(cpu, "cpu") if mode == "cpu" else float(pcie_bytes_per_s)
-    est = estimate(model, quant, n_ctx, concurrency, kv_type)
+    est = estimate(model, quant, n_ctx, concurrency, kv_type, engine=engine)
     n_layers = est.arch.n_layers
     if n_gpu_layers is None:
         if gpu_dev is None:
             raise CourseError("give n_gpu_layers, or a catalogue GPU so that the layers that fit can be worked out")
-        n_gpu_layers = offload_split(model, gpu_dev.usable_bytes, quant, n_ctx, concurrency, kv_type).n_gpu_layers
+        n_gpu_layers = offload_split(model, gpu_dev.usable_bytes, quant, n_ctx, concurrency, kv_type,
+                                     engine=engine).n_gpu_layers
     if not 0 <= n_gpu_layers <= n_layers + 1:
         raise CourseError(f"n_gpu_layers must be between 0 and {n_layers + 1} for {est.model}, got {n_gpu_layers}")
     on_gpu = min(n_gpu_layers, n_layers) / n_layers

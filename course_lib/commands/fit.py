@@ -54,6 +54,8 @@ def _print_table(est, out, device) -> None:
     if vllm:
         print(f"  KV pool: {est.kv_pool_tokens:,} tokens; maximum concurrency for {est.n_ctx:,} tokens per request: "
               f"{est.max_concurrency_x:.2f}x")
+        print(f"  the {est.concurrency} x {est.n_ctx:,} tokens asked for need {format_bytes(est.need_bytes)} of it "
+              "(weights, activations, CUDA graphs and their KV)")
     if out["model_max_context"] and est.n_ctx > out["model_max_context"]:
         print(f"  note: the model was trained for {out['model_max_context']:,} tokens; longer contexts degrade")
     if device is None:

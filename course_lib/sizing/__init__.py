@@ -29,7 +29,7 @@ from course_lib.sizing.load import ResolvedModel, load_arch, resolve_model
 from course_lib.sizing.memory import (DEFAULT_CONTEXT, DEFAULT_HEADROOM, DEFAULT_QUANT, VLLM_ONLY_KEYS, MemoryEstimate,
                                       budget_bytes, budget_rule, engine_budget_bytes, estimate, fits, on_device, resize,
                                       runtime_bytes)
-from course_lib.sizing.offload import OffloadSplit, offload_split
+from course_lib.sizing.offload import OffloadSplit, offload_split, require_layer_offload
 from course_lib.sizing.paged import Request, ServingResult, Waste, allocation_waste, sample_requests, simulate_serving
 from course_lib.sizing.params import ParamCount, count_params, param_count
 from course_lib.sizing.speed import bytes_read_per_token, decode_tok_s_bound
@@ -131,6 +131,7 @@ __all__ = [
     "solve_budget",
     "OffloadSplit",
     "offload_split",
+    "require_layer_offload",
     "Request",
     "sample_requests",
     "Waste",

@@ -85,6 +85,14 @@ class MemoryEstimate:
         return self.kv_bytes_per_token * self.n_ctx * self.concurrency
 
     @property
+    def need_bytes(self) -> int:
+        """What the requested sequences need: the total, or for vLLM its weights, activations, graphs and
+        the part of the pool the sequences fill (the rest of its share is pool waiting for more requests)."""
+        if self.kv_pool_tokens is None:
+            return self.total_bytes
+        return self.weights_bytes + self.overhead_bytes + self.sequences_kv_bytes
+
+    @property
     def settings_line(self) -> str:
         """The engine and every setting behind the figures, on one line."""
         return f"{self.engine} {self.engine_version}: {self.engine_settings.get('flags', '')}"

@@ -8,14 +8,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from course_lib.errors import require_positive
+from course_lib.errors import CourseError, require_positive
 from course_lib.sizing.buffers import CUDA_CONTEXT_BYTES
 from course_lib.sizing.catalogue import get_device
-from course_lib.sizing.kv import kv_cache_bytes, llama_cpp_n_ctx
+from course_lib.sizing.engines import LLAMA_CPP, get_profile
 from course_lib.sizing.load import resolve_model
 from course_lib.sizing.memory import DEFAULT_HEADROOM, estimate
 from course_lib.sizing.speed import bytes_read_per_token
 from course_lib.sizing.weights import file_tensors, tensor_sizes
+
+
+def require_layer_offload(engine) -> None:
+    """Layer offload is llama.cpp's (`-ngl`): a one-line error for an engine that does not split that way."""
+    if get_profile(engine).backend != LLAMA_CPP:
+        raise CourseError("layer offload (n_gpu_layers) is llama.cpp's: choose llama-cpp-python, llama-server or "
+                          "ollama")
 
 
 @dataclass(frozen=True)
@@ -34,18 +41,22 @@ class OffloadSplit:
 
 
 def offload_split(model, gpu_memory_bytes: int, quant: str | None = None, n_ctx: int = 4096, concurrency: int = 1,
-                  kv_type: str = "f16", headroom: float = DEFAULT_HEADROOM, cuda_context: bool = True) -> OffloadSplit:
+                  kv_type: str | None = None, headroom: float = DEFAULT_HEADROOM, cuda_context: bool = True,
+                  engine=None, **engine_settings) -> OffloadSplit:
     """How many layers to put on a GPU of `gpu_memory_bytes`, and what stays in system RAM.
 
     llama.cpp offloads repeating layers (weights and their KV cache) from the
     last one backwards; the token embedding stays on the CPU; the output matrix
     moves when every layer is offloaded (a tied one as a copy of the embedding).
     The compute buffer sits on the GPU. The KV cache is spread evenly over layers.
+    `engine` is one of the llama.cpp-based engines (their caches and buffers
+    differ); vLLM does not split layers between GPU and CPU this way.
     """
     require_positive("GPU memory", gpu_memory_bytes)
     resolved = resolve_model(model)
     arch, contents = resolved.arch, resolved.contents
-    est = estimate(resolved, quant, n_ctx, concurrency, kv_type)
+    require_layer_offload(engine)
+    est = estimate(resolved, quant, n_ctx, concurrency, kv_type, engine=engine, **engine_settings)
     if est.quant == "file":
         items = [(t.name, t.n_bytes) for t in contents.tensors]
     else:
@@ -66,7 +77,7 @@ def offload_split(model, gpu_memory_bytes: int, quant: str | None = None, n_ctx:
             embd = nbytes
     if not untied:
         output += embd  # llama.cpp gives the output layer its own copy of a tied embedding
-    kv_layer = kv_cache_bytes(arch, llama_cpp_n_ctx(n_ctx), concurrency, kv_type) // max(arch.n_layers, 1)
+    kv_layer = est.kv_cache_bytes // max(arch.n_layers, 1)
     budget = int(gpu_memory_bytes * (1 - headroom)) - (CUDA_CONTEXT_BYTES if cuda_context else 0) - est.overhead_bytes
     used = read = ngl = 0
     for i in reversed(range(arch.n_layers)):

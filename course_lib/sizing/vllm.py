@@ -65,6 +65,9 @@ def activation_peak_bytes(arch: ModelArch, batched_tokens: int, max_num_seqs: in
 
 def vllm_memory(arch: ModelArch, base: dict, profile, device: Device, choices: dict) -> dict:
     """The MemoryEstimate fields of a vLLM instance on `device` serving `base['n_ctx']`-token requests."""
+    if device.kind != "gpu":
+        raise CourseError(f"the vLLM profiles are of its GPU builds; {device.name} is not a GPU (vLLM's CPU backend "
+                          "sizes its cache from VLLM_CPU_KVCACHE_SPACE instead)")
     def chosen(name, default=None):
         value = choices.get(name)
         return (profile.default(name) if default is None else default) if value is None else value

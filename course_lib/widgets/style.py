@@ -107,3 +107,61 @@ def verdict_html():
     verdict = widgets.HTML()
     verdict.add_class("llm-course-verdict")
     return verdict
+
+
+def engine_choice(engines=None):
+    """The engine dropdown every memory calculator has: labelled with the profiled version, starting on the default."""
+    from course_lib.sizing import DEFAULT_ENGINE, ENGINES, get_profile
+
+    return choice([(get_profile(e).label, e) for e in (engines or ENGINES)], "Engine:", DEFAULT_ENGINE)
+
+
+def engine_formats(engine: str) -> tuple[list[str], list[str]]:
+    """(weight formats, KV cache types) an engine loads: GGUF for the llama.cpp engines, checkpoints for vLLM."""
+    from course_lib.sizing import get_profile, list_quants
+
+    if get_profile(engine).backend == "vllm":
+        return ["BF16", "AWQ", "GPTQ", "FP8"], ["auto", "fp8"]
+    return list_quants(), ["f16", "q8_0", "q4_0"]
+
+
+def follow_engine(engine, quant, kv_type) -> None:
+    """Swap the weight-format and KV-type choices when the engine changes, keeping a choice that stays valid.
+
+    Register before the redraw observers. While the options change, `swapping(engine)`
+    is true (a redraw then waits); the engine's own redraw comes after, on the new options.
+    """
+    engine.swapping = False
+
+    def update(change):
+        formats, kinds = engine_formats(change["new"])
+        engine.swapping = True
+        try:
+            for dropdown, options in ((quant, formats), (kv_type, kinds)):
+                if dropdown is not None and list(dropdown.options) != options:
+                    keep = dropdown.value if dropdown.value in options else options[0]
+                    dropdown.options = options
+                    dropdown.value = keep
+        finally:
+            engine.swapping = False
+
+    engine.observe(update, names="value")
+
+
+def swapping(engine) -> bool:
+    """True while `follow_engine` is changing the options (a redraw then would see half the change)."""
+    return getattr(engine, "swapping", False)
+
+
+def settings_note(est) -> str:
+    """The line under a verdict that names the engine and every setting the figures assume."""
+    import html
+
+    return f"<br><span class='llm-course-settings'>Assumes {html.escape(est.settings_line)}</span>"
+
+
+def error_note(exc) -> str:
+    """A setting the engine cannot run, said in the verdict's place (one line, no traceback)."""
+    import html
+
+    return f"<b>Cannot estimate:</b> {html.escape(str(exc))}"
