@@ -65,6 +65,8 @@ def test(extra: list[str]) -> None:
     # here: without it those tests skip with the reason, or fail loudly under CI=true.
     if os.name != "nt":
         subprocess.call(["bash", str(ROOT / "tools" / "ensure_chromium.sh")])
+        # The real-hub test (tests/browser/test_hub_class.py) needs JupyterHub's proxy, from npm; same policy.
+        subprocess.call(["bash", str(ROOT / "tools" / "ensure_proxy.sh")])
     cmd = [PY, "-m", "pytest", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
            "--nbval-cell-timeout=300", "-p", "no:cacheprovider", "-ra", "tests", "notebooks", "solutions", *extra]
     say("running the test suite: " + " ".join(map(str, cmd[1:])))
