@@ -28,7 +28,8 @@ def _command_modules():
 
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
-            yield info.name.replace("_", "-"), importlib.import_module(f"{package.__name__}.{info.name}")
+            # A trailing underscore keeps a keyword out of the module name: commands/class_.py is `class`.
+            yield info.name.rstrip("_").replace("_", "-"), importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def build_parser() -> argparse.ArgumentParser:

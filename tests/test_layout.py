@@ -17,9 +17,9 @@ LIB = Path(__file__).resolve().parents[1] / "course_lib"
 FOUNDATIONS = ("errors", "units", "plotting", "gguf_file")
 # Lower layers first. A module may import its own layer and the layers before it, never one after it.
 LAYERS = [("foundations",), ("runtime",), ("quant",), ("sizing",), ("bench",), ("choose",),
-          ("grading", "widgets", "diagrams"), ("commands",)]
+          ("grading", "widgets", "diagrams"), ("classroom",), ("commands",)]
 RANK = {name: i for i, group in enumerate(LAYERS) for name in group}
-TOPICS = ["runtime", "quant", "sizing", "bench", "choose", "grading", "widgets", "diagrams"]
+TOPICS = ["runtime", "quant", "sizing", "bench", "choose", "grading", "widgets", "diagrams", "classroom"]
 MATH = ("runtime", "quant", "sizing", "bench", "choose")
 
 

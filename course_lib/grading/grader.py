@@ -233,6 +233,11 @@ def write_csv(results: list[SubmissionResult], out: Path) -> None:
             writer.writerow(row)
 
 
+def feedback_file_name(student: str) -> str:
+    """The feedback file of a student (their submission's path without .ipynb): one flat folder for the class."""
+    return student.replace("/", "__") + ".txt"
+
+
 def feedback_text(r: SubmissionResult) -> str:
     lines = [f"Feedback for {r.student} ({Path(r.file).name})"]
     if r.chapter:
@@ -292,5 +297,5 @@ def grade_folder(
         feedback_dir = Path(feedback_dir)
         feedback_dir.mkdir(parents=True, exist_ok=True)
         for r in results:
-            (feedback_dir / (r.student.replace("/", "__") + ".txt")).write_text(feedback_text(r), encoding="utf-8")
+            (feedback_dir / feedback_file_name(r.student)).write_text(feedback_text(r), encoding="utf-8")
     return results
