@@ -2,7 +2,8 @@
 
 import pytest
 
-from course_lib.bench import Roofline, a100_llama8b, concurrency_table, frontier, simulate, workload
+from course_lib.bench import (POLICIES, Roofline, a100_llama8b, concurrency_table, frontier, rate_sweep, simulate,
+                              workload)
 from course_lib.errors import CourseError
 
 
@@ -56,3 +57,52 @@ def test_frontier_throughput_grows_with_batch_size():
     assert throughputs == sorted(throughputs)
     with pytest.raises(CourseError, match="policy"):
         simulate(workload(1), a100_llama8b(), "magic")
+
+
+def test_recorded_steps_account_for_every_token():
+    """Each request is prefilled once (its first token) and decoded once per further token; no step over max_batch."""
+    reqs = workload(6, rate_per_s=150.0, prompt_tokens=64, output_tokens=6, spread=0.6, seed=4)
+    for policy in POLICIES:
+        run = simulate(reqs, a100_llama8b(), policy, max_batch=3, max_wait_s=0.004, record_steps=True)
+        assert len(run.timeline) == run.steps
+        for r in run.requests:
+            assert sum(r.id in s.prefill for s in run.timeline) == 1
+            assert sum(r.id in s.decode for s in run.timeline) == r.output_tokens - 1
+            assert all(s.start_s >= r.end_s for s in run.timeline if r.id in s.padding)
+        assert all(len(s.prefill) + len(s.decode) + len(s.padding) <= (1 if policy == "serial" else 3)
+                   for s in run.timeline)
+        assert all(a.end_s <= b.start_s + 1e-12 for a, b in zip(run.timeline, run.timeline[1:]))
+        assert (policy == "static") == any(s.padding for s in run.timeline)
+    assert simulate(reqs, a100_llama8b(), "continuous").timeline == []   # recorded only when asked
+
+
+def test_simulated_arrivals_are_the_harness_arrivals():
+    from course_lib.bench import arrival_times
+
+    assert [r.arrival_s for r in workload(20, 3.0, seed=5)] == arrival_times(20, 3.0, "poisson", seed=5)
+    assert [r.arrival_s for r in workload(3, 2.0, arrivals="constant")] == [0.0, 0.5, 1.0]
+
+
+def test_rate_sweep_saturates_a_serial_server_first():
+    rows = rate_sweep(a100_llama8b(), rates=(0.2, 2.0, 8.0), n=120, prompt_tokens=100, output_tokens=100)
+    serial = {r["request_rate"]: r for r in rows if r["policy"] == "serial"}
+    cont = {r["request_rate"]: r for r in rows if r["policy"] == "continuous"}
+    capacity = a100_llama8b().single_stream_tok_s()               # one sequence per step, at best
+    assert serial[8.0]["throughput_tok_s"] < 1.01 * capacity < cont[8.0]["throughput_tok_s"]
+    assert serial[8.0]["latency_p50_s"] > 10 * serial[0.2]["latency_p50_s"]   # the queue explodes
+    assert cont[8.0]["latency_p50_s"] < 3 * cont[0.2]["latency_p50_s"]
+
+
+def test_batching_timelines_draws_three_labelled_panels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_lib.diagrams import batching_timelines
+
+    fig = batching_timelines()
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert [t.split(":")[0] for t in titles] == ["Serial", "Static batching", "Continuous batching"]
+    assert all(ax.get_xlabel() == "" for ax in fig.axes[:-1]) and "ms" in fig.axes[-1].get_xlabel()
+    assert all(ax.get_ylabel() == "request" for ax in fig.axes) and fig._suptitle.get_text()
+    done = [float(t.split("all done at ")[1].split(" ms")[0]) for t in titles]
+    assert done[2] <= done[1] < done[0]     # continuous finishes first, serial last, on this example

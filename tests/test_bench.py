@@ -46,7 +46,7 @@ def test_streamed_token_counts_match_the_servers_usage(server):
     import httpx
     from openai import OpenAI
 
-    from course_lib.bench import BenchSettings, tokenize_count
+    from course_lib.bench import ServerTokenizer
 
     summaries, raw = bench_sync(server.base_url, concurrency=[1, 2], requests=2, max_tokens=12, warmup=0,
                                 progress=False, keep_results=True)
@@ -55,18 +55,16 @@ def test_streamed_token_counts_match_the_servers_usage(server):
     assert all(r.output_tokens == 12 for r in raw[1] if r.finish_reason == "length")
     assert summaries[1].output_tokens == sum(r.output_tokens for r in raw[2])
 
-    settings = BenchSettings(server.base_url, server.model_alias)
-
     async def count(texts):
         async with httpx.AsyncClient() as c:
-            bos = await tokenize_count(c, settings, "")
-            return bos, [await tokenize_count(c, settings, t) - bos for t in texts]
+            tokenizer = await ServerTokenizer.find(c, server.base_url[:-3], server.model_alias)
+            return tokenizer.bos, [await tokenizer.count(t) for t in texts]
 
     client = OpenAI(base_url=server.base_url, api_key="none")
     twins = [client.completions.create(model=server.model_alias, prompt=p, max_tokens=n, temperature=0.0, seed=7)
              for p, n in zip(PROMPTS, (3, 9, 17, 40))]
     bos, counted = asyncio.run(count([t.choices[0].text for t in twins]))
-    assert bos == 1  # Gemma's tokenizer adds one BOS, which the harness subtracts
+    assert len(bos) == 1  # Gemma's tokenizer adds one BOS, which the harness leaves out
     assert counted == [t.usage.completion_tokens for t in twins]
 
 
@@ -92,6 +90,7 @@ def test_cli_json_and_dead_port(server):
         assert r["requests"] == 2 and r["errors"] == 0 and r["output_tokens"] > 0
         assert r["throughput_tok_s"] == pytest.approx(r["output_tokens"] / r["wall_s"])
         assert r["ttft_p50_s"] > 0 and r["itl_p50_s"] > 0
+        assert r["mode"] == "closed" and 0 < r["mean_in_flight"] <= r["concurrency"] + 1e-9
     dead = subprocess.run(cli + ["--base-url", f"http://127.0.0.1:{free_port()}/v1"], capture_output=True, text=True,
                           timeout=60)
     assert dead.returncode == 2

@@ -15,6 +15,10 @@ Policies:
   since the first one, then run that batch until its longest answer ends;
   newcomers wait for the whole batch.
 * "continuous": at every step, free slots are filled from the queue at once.
+
+With `record_steps=True` the result keeps every step (who prefilled, who decoded, which
+finished rows a static batch still carried): `course_lib.diagrams.batching` draws the
+timelines from them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import random
 from dataclasses import dataclass, field, replace
 
 from course_lib.bench.stats import percentile
+from course_lib.bench.workload import arrival_times
 from course_lib.errors import CourseError, require_positive
 
 POLICIES = ("serial", "static", "continuous")
@@ -101,23 +106,30 @@ class SimRequest:
 
 
 def workload(n: int, rate_per_s: float | None = None, prompt_tokens: int = 200, output_tokens: int = 200,
-             spread: float = 0.0, seed: int = 0) -> list[SimRequest]:
-    """`n` requests: all at t=0 if `rate_per_s` is None, else Poisson arrivals at that rate.
+             spread: float = 0.0, seed: int = 0, arrivals: str = "poisson") -> list[SimRequest]:
+    """`n` requests: all at t=0 if `rate_per_s` is None, else arriving as the harness's open loop sends them.
 
     Lengths are the given means; with `spread` > 0 they are drawn uniformly within +-spread of them.
     """
     require_positive("n", n)
+    times = [0.0] * n if rate_per_s is None else arrival_times(n, rate_per_s, arrivals, seed)
     rng = random.Random(seed)
-    t, out = 0.0, []
-    for i in range(n):
-        if rate_per_s is not None:
-            t += rng.expovariate(require_positive("rate_per_s", rate_per_s))
 
-        def draw(mean):
-            return max(1, round(mean * (1 + spread * (2 * rng.random() - 1))))
+    def draw(mean):
+        return max(1, round(mean * (1 + spread * (2 * rng.random() - 1))))
 
-        out.append(SimRequest(i, t, draw(prompt_tokens), draw(output_tokens)))
-    return out
+    return [SimRequest(i, t, draw(prompt_tokens), draw(output_tokens)) for i, t in enumerate(times)]
+
+
+@dataclass(frozen=True)
+class SimStep:
+    """One step of the simulated server: the requests it prefilled, decoded, or carried finished (static)."""
+
+    start_s: float
+    end_s: float
+    prefill: tuple[int, ...]
+    decode: tuple[int, ...]
+    padding: tuple[int, ...] = ()
 
 
 @dataclass
@@ -128,6 +140,7 @@ class SimResult:
     requests: list[SimRequest] = field(repr=False)
     makespan_s: float = 0.0
     steps: int = 0
+    timeline: list[SimStep] = field(default_factory=list, repr=False)  # with record_steps=True
 
     @property
     def throughput_tok_s(self) -> float:
@@ -145,7 +158,7 @@ class SimResult:
 
 
 def simulate(requests: list[SimRequest], roofline: Roofline, policy: str = "continuous", max_batch: int = 32,
-             max_wait_s: float = 0.0) -> SimResult:
+             max_wait_s: float = 0.0, record_steps: bool = False) -> SimResult:
     """Run the requests through one server policy; returns per-request times and the makespan."""
     if policy not in POLICIES:
         raise CourseError(f"unknown batching policy {policy!r}: choose one of {', '.join(POLICIES)}")
@@ -159,6 +172,8 @@ def simulate(requests: list[SimRequest], roofline: Roofline, policy: str = "cont
     active: list[SimRequest] = []
     t, steps, nxt = 0.0, 0, 0
     batch_size_static = 0
+    batch_static: list[SimRequest] = []
+    timeline: list[SimStep] = []
 
     def arrive(until):
         nonlocal nxt
@@ -182,13 +197,16 @@ def simulate(requests: list[SimRequest], roofline: Roofline, policy: str = "cont
             while queue and len(active) + len(joining) < max_batch:
                 joining.append(queue.pop(0))
             if policy == "static" and joining:
-                batch_size_static = len(joining)
+                batch_size_static, batch_static = len(joining), list(joining)
         # A static batch keeps computing padded rows for finished sequences until the longest ends.
         n_rows = batch_size_static if policy == "static" else len(active) + len(joining)
         kv = sum(r.prompt_tokens + r.generated for r in active) + sum(r.prompt_tokens for r in joining)
         dt = roofline.step_time(n_rows - len(joining), kv, sum(r.prompt_tokens for r in joining))
         for r in joining:
             r.start_s = t
+        if record_steps:
+            padding = tuple(r.id for r in batch_static if not math.isnan(r.end_s)) if policy == "static" else ()
+            timeline.append(SimStep(t, t + dt, tuple(r.id for r in joining), tuple(r.id for r in active), padding))
         t += dt
         steps += 1
         for r in joining:  # prefill produces the first token
@@ -208,6 +226,7 @@ def simulate(requests: list[SimRequest], roofline: Roofline, policy: str = "cont
         reqs,
         makespan_s=max(r.end_s for r in reqs) - min(r.arrival_s for r in reqs),
         steps=steps,
+        timeline=timeline,
     )
 
 
@@ -233,3 +252,14 @@ def frontier(roofline: Roofline, rate_per_s: float, n: int = 400, batches=(1, 2,
     """Throughput vs p99 latency as the batch size grows, under Poisson arrivals at `rate_per_s`."""
     reqs = workload(n, rate_per_s, prompt_tokens, output_tokens, spread, seed)
     return [simulate(reqs, roofline, policy, b, max_wait_s).summary() for b in batches]
+
+
+def rate_sweep(roofline: Roofline, rates, policies=("serial", "continuous"), n: int = 200, max_batch: int = 32,
+               prompt_tokens: int = 200, output_tokens: int = 200, spread: float = 0.0, arrivals: str = "poisson",
+               seed: int = 0) -> list[dict]:
+    """Throughput and latency as the offered request rate grows: the open-loop sweep of `llm-course bench`."""
+    rows = []
+    for rate in rates:
+        reqs = workload(n, rate, prompt_tokens, output_tokens, spread, seed, arrivals)
+        rows += [{"request_rate": rate, **simulate(reqs, roofline, policy, max_batch).summary()} for policy in policies]
+    return rows

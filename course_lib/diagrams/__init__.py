@@ -7,9 +7,11 @@ the top of the library with the widgets: they may use any topic's math,
 and nothing below imports them.
 """
 
+from course_lib.diagrams.batching import batching_timelines
 from course_lib.diagrams.gguf import gguf_layout
 from course_lib.diagrams.kv import kv_cache_layout, paged_vs_contiguous
 from course_lib.diagrams.offload import offload_layout
 
 __all__: list[str] = []
 __all__ += ["gguf_layout", "kv_cache_layout", "paged_vs_contiguous", "offload_layout"]
+__all__ += ["batching_timelines"]

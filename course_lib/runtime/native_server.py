@@ -28,7 +28,6 @@ way to check the course's memory estimate against llama.cpp's server
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -124,11 +123,8 @@ def _serve(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-verbosity", type=int)
     args = parser.parse_args(argv)
 
-    # The wheel's ggml uses OpenMP, whose worker threads spin while waiting for work. On a
-    # small shared CPU (a 2-core laptop or Binder, with the notebook kernel and the client on
-    # the same cores) spinning threads starve each other and decode slows down several-fold; passive
-    # waiting costs nothing measurable when the cores are free. Set before the library loads.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # The wheel's ggml runs on OpenMP threads, which read OMP_WAIT_POLICY when the library loads:
+    # the parent's ManagedServer.child_env decides it (notebook 06 measures the choices).
     import xllamacpp
 
     params = xllamacpp.CommonParams()

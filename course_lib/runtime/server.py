@@ -148,14 +148,16 @@ class ManagedServer:
     def command(self) -> list[str]:
         raise NotImplementedError
 
-    def child_env(self) -> dict[str, str]:
-        """The server's environment: ours, with OpenMP threads that sleep instead of spin when idle.
+    # How the server's OpenMP threads wait between operations: "PASSIVE", "ACTIVE", or None for the
+    # OpenMP runtime's own default. Notebook 06 measures each, quiet and loaded (course_lib.bench.threads).
+    omp_wait_policy: str | None = "PASSIVE"
 
-        On a small machine shared with a notebook kernel (Binder: 2 cores),
-        spinning worker threads steal the cores the other process needs; notebook
-        06 measures the difference. A value the user set is kept.
-        """
-        return {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    def child_env(self) -> dict[str, str]:
+        """The server's environment: ours, with `omp_wait_policy` unless the user set OMP_WAIT_POLICY."""
+        env = dict(os.environ)
+        if self.omp_wait_policy is not None:
+            env.setdefault("OMP_WAIT_POLICY", self.omp_wait_policy)
+        return env
 
     @property
     def base_url(self) -> str:
