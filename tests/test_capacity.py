@@ -58,7 +58,7 @@ def test_the_course_model_for_thirty_learners_on_one_rtx_4090():
                                                       engine="llama-server", device="RTX 4090"), "RTX 4090")
     assert plan.kernels_ram_bytes == 30 * learner_resources().mem_limit_bytes
     verdict = plan.verdict()
-    assert verdict.startswith("30 learners, 30 at once: one server on RTX 4090")
+    assert verdict.startswith("30 learners, 30 at once: one RTX 4090 (llama-server, gemma-3-270m in Q4_K_M")
     assert f"{plan.latency.answer_max_s:.2f} s" in verdict or f"{plan.latency.answer_max_s:.1f} s" in verdict
     assert "within the 20 s to read" in verdict
 
@@ -142,7 +142,7 @@ def test_bad_input_is_one_course_error(make):
 def test_plan_command_prints_the_plan_and_its_json():
     result = llm_course("class", "plan", "--learners", "30", "--gpu", "RTX 4090")
     assert result.returncode == 0, result.stderr
-    assert "Verdict: 30 learners, 30 at once: one server on RTX 4090" in result.stdout
+    assert "Verdict: 30 learners, 30 at once: one RTX 4090 (llama-server" in result.stdout
     assert "llama-server -c 122880 -np 30" in result.stdout  # 30 slots of 4,096 tokens
     result = llm_course("class", "plan", "--learners", "300", "--active", "0.1", "--memory-gb", "24",
                         "--bandwidth-gb-s", "1008", "--model", "llama-3.1-8b", "--json")
@@ -179,4 +179,4 @@ def test_widget_redraws_and_explains_an_impossible_choice():
     controls["Engine:"].value = "vllm"  # with the Q4_K_M still chosen: vLLM does not load GGUF presets
     assert verdict.value.startswith("<b>Not possible:</b>") and "vLLM serves" in verdict.value
     controls["Quantization:"].value = "BF16"
-    assert verdict.value.startswith("300 learners") and "(vllm, BF16" in verdict.value
+    assert verdict.value.startswith("300 learners") and "(vllm, llama-3.1-8b in BF16" in verdict.value

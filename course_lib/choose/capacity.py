@@ -282,7 +282,7 @@ class ClassPlan:
     servers: int  # fewest servers of this device that keep every learner comfortable (else: one per max_slots)
     latency: Latency | None  # one server's learners, all at once (None: nothing fits)
     learner: LearnerResources
-    options: list[Option]
+    options: list[Option] | None  # None: not searched
 
     @property
     def one_server(self) -> bool:
@@ -302,20 +302,22 @@ class ClassPlan:
         if lat is None:
             head = f"{who}: the model does not fit one {self.device.name}, not even for one learner"
         else:
-            where = "one server" if self.servers == 1 else f"{self.servers} servers"
+            where = f"one {self.device.name}" if self.servers == 1 else f"{self.servers} x {self.device.name}"
+            together = "one at a time" if lat.slots == 1 else f"{lat.slots} decode together"
             queue = f", {lat.learners - lat.slots} queue" if lat.learners > lat.slots else ""
+            quant = "its GGUF's own types" if self.estimate.quant == "file" else self.estimate.quant
             reading = f"{load.output_tokens / INTERACTIVE_TOK_S:g} s to read at {INTERACTIVE_TOK_S:g} tok/s"
-            head = (f"{who}: {where} on {self.device.name} ({self.engine}, {self.estimate.quant}, "
-                    f"{format_bytes(self.estimate.total_bytes)} each; {lat.slots} learners decode together"
-                    f"{queue}); the last learner's first token after {seconds(lat.ttft_max_s)}, the whole "
-                    f"{load.output_tokens}-token answer after {seconds(lat.answer_max_s)}"
+            head = (f"{who}: {where} ({self.engine}, {self.estimate.model} in {quant}, "
+                    f"{format_bytes(self.estimate.total_bytes)} per server; {lat.learners} learners each, "
+                    f"{together}{queue}); the last learner's first token after {seconds(lat.ttft_max_s)}, the "
+                    f"whole {load.output_tokens}-token answer after {seconds(lat.answer_max_s)}"
                     f"{' at best' if self.efficiency == 1 else ''}: "
                     f"{'within' if lat.comfortable else 'longer than'} the {reading}")
         kernels = (f"their own kernels need up to {format_bytes(self.kernels_ram_bytes)} of RAM and "
                    f"{load.active * self.learner.cpu_guarantee:g}-{load.active * self.learner.cpu_limit:g} cores "
                    "on the hub")
         best = self.options[0] if self.options else None
-        if self.one_server:
+        if self.one_server or self.options is None:
             other = ""
         elif best is None:
             other = "no GPU in the catalogue keeps every learner comfortable: a smaller model or fewer at once"
@@ -343,6 +345,6 @@ def plan_class(device, model="gemma-3-270m", quant: str | None = None, n_ctx: in
         latency = found[1] if found else _latency_for(one, device, max_slots, math.ceil(load.active / servers),
                                                       engine, load, efficiency)
         est = estimate(model, quant, n_ctx, concurrency=latency.slots, engine=engine, device=device)
-    options = buy_or_rent(model, quant, n_ctx, engine, load, efficiency) if with_options else []
+    options = buy_or_rent(model, quant, n_ctx, engine, load, efficiency) if with_options else None
     return ClassPlan(device, engine, load, n_ctx, efficiency, est, max_slots, servers, latency, learner_resources(),
                      options)
