@@ -24,9 +24,9 @@ def tensor_table_bytes(contents: GGUFContents) -> int:
 def gguf_layout(contents: GGUFContents):
     """Two rows for `contents` (`gguf_file.read_gguf`): the file to scale, tensors in file order coloured by
     type; and the four parts of the file as boxes (not to scale) with their sizes."""
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
 
-    fig = Figure(figsize=(8, 3.8), facecolor="white", layout="constrained")
+    fig = plt.figure(figsize=(8, 3.8), facecolor="white", layout="constrained")
     whole, parts = fig.subplots(2, 1, height_ratios=[1, 1.1])
     kinds = sorted(contents.by_type(), key=lambda k: -contents.by_type()[k]["bytes"])
     colors = {kind: f"C{i}" for i, kind in enumerate(kinds)}

@@ -16,10 +16,10 @@ from course_lib.sizing.architecture import ModelArch
 
 def kv_cache_layout(arch: ModelArch, n_tokens: int = 16, window: int | None = None):
     """Left: query heads -> KV heads of one layer. Right: cached tokens per layer, for `n_tokens` tokens."""
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    fig = Figure(figsize=(8, 3.6), facecolor="white", layout="constrained")
+    fig = plt.figure(figsize=(8, 3.6), facecolor="white", layout="constrained")
     heads, layers = fig.subplots(1, 2, width_ratios=[1, 1.3])
     q, kv = arch.n_heads, arch.n_kv_heads
     group = max(q // max(kv, 1), 1)
@@ -56,9 +56,9 @@ def kv_cache_layout(arch: ModelArch, n_tokens: int = 16, window: int | None = No
 
 def paged_vs_contiguous(lengths: list[int], max_len: int, block_size: int = 16):
     """Requests of `lengths` tokens: reserved for `max_len` each (top) or in blocks of `block_size` (bottom)."""
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
 
-    fig = Figure(figsize=(8, 3.6), facecolor="white", layout="constrained")
+    fig = plt.figure(figsize=(8, 3.6), facecolor="white", layout="constrained")
     contiguous, paged = fig.subplots(2, 1, sharex=True)
     for row, length in enumerate(lengths):
         contiguous.barh([row], [length], color="#4c72b0")

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 def offload_layout(speed):
     """`speed` is an `OffloadSpeed`: the layers on each side, and each side's share of a step's time."""
-    from matplotlib.figure import Figure
+    import matplotlib.pyplot as plt
 
-    fig = Figure(figsize=(8, 3.2), facecolor="white", layout="constrained")
+    fig = plt.figure(figsize=(8, 3.2), facecolor="white", layout="constrained")
     layers, time = fig.subplots(1, 2, width_ratios=[1, 1.4])
     on_gpu = min(speed.n_gpu_layers, speed.n_layers)
     for layer in range(speed.n_layers):
