@@ -225,3 +225,19 @@ def test_kv_widget_builds_and_reacts():
     assert "4.00 GiB" in verdict.value
     controls["KV cache type:"].value = "q8_0"
     assert "2.12 GiB" in verdict.value  # 8.5 bits instead of 16
+
+
+def test_cli_follows_the_engines_sliding_window_default(capsys):
+    import json
+
+    from course_lib.cli import main
+
+    sizes = {}
+    for engine in ("llama-cpp-python", "llama-server"):
+        assert main(["kv", "gemma-3-27b", "--ctx", "32768", "--engine", engine, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        sizes[engine] = (out["swa_full"], out["kv_cache_bytes"])
+    assert sizes["llama-cpp-python"][0] is True and sizes["llama-server"][0] is False
+    assert sizes["llama-server"][1] == kv_cache_bytes(load_arch("gemma-3-27b"), 32768, swa_full=False)
+    assert main(["kv", "gemma-3-27b", "--ctx", "32768", "--engine", "vllm"]) == 2
+    assert "one pool" in capsys.readouterr().err

@@ -21,8 +21,9 @@ from course_lib.sizing.architecture import ModelArch
 LLAMA_CPP_CTX_PAD = 256
 # A reduced SWA cache keeps the window plus one micro-batch (llama-cpp-python's, by default).
 LLAMA_CPP_N_UBATCH = N_UBATCH
-# This llama.cpp version allocates the SWA cache at full context size unless told otherwise
-# (it logs "using full-size SWA cache" at load); `swa_full=None` follows that default.
+# llama.cpp's C API allocates the SWA cache at full context size unless told otherwise (it logs
+# "using full-size SWA cache" at load), and llama-cpp-python keeps that default; `swa_full=None`
+# follows it. llama-server and Ollama default to the reduced cache (sizing.engines has each engine's).
 LLAMA_CPP_SWA_FULL_DEFAULT = True
 
 

@@ -90,10 +90,25 @@ def check_cost(calc: Calculator) -> None:
     assert number_after(calc.verdict_text(), "Self-hosted: $") != own
 
 
+def choose_engine(calc: Calculator, engine: str, verdict: str, figure: str | None) -> tuple[str, str | None]:
+    """Pick `engine` in the calculator's Engine dropdown; the verdict must then name it and its settings."""
+    select = calc.dropdown("Engine")
+    # The options read "<engine> <profiled version>", e.g. "llama-server b11549".
+    label = select.evaluate("(s, e) => [...s.options].map(o => o.text).find(t => t.startsWith(e + ' '))", engine)
+    assert label, f"no engine {engine!r} in the Engine dropdown"
+    select.select_option(label=label)
+    calc.wait_changed(verdict, figure, f"choosing the engine {engine!r}")
+    verdict = calc.verdict_text()
+    assert f"Assumes {engine} " in verdict, f"the verdict does not name the settings of {engine}: {verdict}"
+    return verdict, (calc.figure_src() if figure is not None else None)
+
+
 def check_kv(calc: Calculator) -> None:
-    """KV-cache explorer (notebook 03, the app): the cache grows with context, shrinks with a quantized type."""
+    """KV-cache explorer (notebook 03, the app): the cache grows with context, shrinks with a quantized type,
+    and follows the engine's sliding-window default."""
     check_labels(calc)
     verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert "Assumes llama-cpp-python" in verdict, f"the explorer should start on the course's engine: {verdict}"
     kv = number_after(verdict, "KV cache:", "GiB")
 
     verdict, figure = lengthen_context(calc, verdict, figure, steps=4)
@@ -127,6 +142,12 @@ def check_kv(calc: Calculator) -> None:
     assert "does not fit" in calc.verdict_text(), calc.verdict_text()
     expect(calc.dropdown("GPU / device")).to_have_js_property("selectedIndex", 0)  # no card has 0.01 GB
 
+    # llama-server keeps a reduced sliding-window cache by default: the box follows the engine.
+    swa = calc.root.locator(".widget-checkbox input")
+    expect(swa).to_be_checked()
+    choose_engine(calc, "llama-server", calc.verdict_text(), calc.figure_src())
+    expect(swa).not_to_be_checked()
+
 
 def check_fit(calc: Calculator) -> None:
     """Will it fit? (notebook 01, the app): a bigger model, context or quantization needs more memory."""
@@ -150,6 +171,15 @@ def check_fit(calc: Calculator) -> None:
     calc.wait_changed(verdict, figure, f"choosing the quantization {chosen!r}")
     verdict, figure = calc.verdict_text(), calc.figure_src()
     assert number_after(verdict, "needs", "GiB") != need, f"{quant} -> {chosen} changed nothing: {verdict}"
+
+    # Another engine: llama-server's buffers are smaller (flash attention, one row of logits per slot).
+    assert "Assumes llama-cpp-python" in verdict, verdict
+    verdict, figure = choose_engine(calc, "llama-server", verdict, figure)
+    assert number_after(verdict, "needs", "GiB") < need, f"llama-server needs less than llama-cpp-python: {verdict}"
+    verdict, figure = choose_engine(calc, "vllm", verdict, figure)  # checkpoints, not GGUF presets
+    assert calc.dropdown("Quantization").input_value() in ("BF16", "AWQ", "GPTQ", "FP8"), verdict
+    assert "KV pool" in verdict, f"vLLM's verdict should give its pool: {verdict}"
+    verdict, figure = choose_engine(calc, "llama-cpp-python", verdict, figure)
 
     # Largest models last: a 70B-class model never fits a single consumer device at this context.
     select = calc.dropdown("Model")
@@ -182,6 +212,7 @@ def check_gpu_chooser(calc: Calculator) -> None:
     chosen = calc.choose_next("Quantization")
     calc.wait_changed(verdict, table, f"choosing the quantization {chosen!r}")
     assert number_after(calc.verdict_text(), "Needs", "GiB") != need
+    choose_engine(calc, "vllm", calc.verdict_text(), calc.figure_src())
 
 
 def offload_layers(verdict: str) -> tuple[int, int, str]:
@@ -216,6 +247,9 @@ def check_offload(calc: Calculator) -> None:
     calc.wait_changed(verdict, figure, f"choosing the GPU {biggest!r}")
     on_gpu, total, _ = offload_layers(calc.verdict_text())
     assert on_gpu == total, f"the {biggest} holds the whole default model, yet: {calc.verdict_text()}"
+    options = calc.dropdown("Engine").evaluate("s => [...s.options].map(o => o.text)")
+    assert not any(o.startswith("vllm") for o in options), f"layer offload is llama.cpp's; offered: {options}"
+    choose_engine(calc, "ollama", calc.verdict_text(), calc.figure_src())
 
 
 def check_quant_explorer(calc: Calculator) -> None:
