@@ -92,36 +92,11 @@ def measure_context_kv(path=None, *, n_ctx: int, n_seq: int = 1, kv_unified: boo
     `n_ctx` is the *total* llama.cpp shares among the sequences, as with
     llama-server's `-c` and `-np`.
     """
-    import llama_cpp
-
-    require_positive("n_ctx", n_ctx)
-    require_positive("n_seq", n_seq)
     type_v = type_v if type_v is not None else type_k
-    file = str(model_path(path))
-    with capture_llama_log() as chunks:
-        model = llama_cpp.llama_model_load_from_file(file.encode(), llama_cpp.llama_model_default_params())
-        if not model:
-            raise CourseError(f"llama.cpp could not load {file}")
-        try:
-            params = llama_cpp.llama_context_default_params()
-            params.n_ctx, params.n_seq_max, params.kv_unified = int(n_ctx), int(n_seq), bool(kv_unified)
-            params.n_batch = params.n_ubatch = int(n_ubatch)
-            params.type_k, params.type_v = ggml_type_id(type_k), ggml_type_id(type_v)
-            if _is_quantized(type_v):
-                params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-            if swa_full is not None:
-                params.swa_full = bool(swa_full)
-            ctx = llama_cpp.llama_init_from_model(model, params)
-            if not ctx:
-                raise CourseError(f"llama.cpp could not create a context with n_ctx={n_ctx}, n_seq={n_seq}")
-            got_ctx = llama_cpp.llama_n_ctx(ctx)
-            llama_cpp.llama_free(ctx)
-        finally:
-            llama_cpp.llama_model_free(model)
-    log = "".join(chunks)
-    caches = parse_kv_log(log)
-    swa = ("using full-size SWA cache" in log) if any(c.kind == "swa" for c in caches) else None
-    return EngineKV(n_ctx, got_ctx, _is_quantized(type_v), swa, caches, log)
+    # Flash attention only where the cache type needs it: the cache is the same either way.
+    return measure_context_memory(path, n_ctx=n_ctx, n_seq=n_seq, kv_unified=kv_unified,
+                                  flash_attn=_is_quantized(type_v), swa_full=swa_full, n_ubatch=n_ubatch,
+                                  type_k=type_k, type_v=type_v)["kv"]
 
 
 def measure_context_memory(path=None, *, n_ctx: int, n_seq: int = 1, kv_unified: bool = False,
