@@ -1,12 +1,20 @@
-"""Two engines, one GGUF, one harness: the concurrency table of notebook 06, measured in full.
+"""Two engines, one GGUF, one harness: the concurrency table of notebook 06, and OpenMP's wait policy, measured in full.
 
     .venv/bin/python benchmarks/engines.py [--concurrency 1,2,4,8] [--requests 16] [--max-tokens 64] [--json FILE]
+    .venv/bin/python benchmarks/engines.py --wait-policies [--repeats 3] [--max-tokens 48]
 
 Starts llama-cpp-python's server (one request at a time) and llama.cpp's native
 server (continuous batching, one slot per concurrent request) on 127.0.0.1, one
 after the other so they never compete for the cores, benchmarks each with
-`course_lib.bench` and prints both side by side. Timings on a shared machine
-are noisy: compare the two columns of one run, not runs with each other.
+`course_lib.bench` and prints both side by side.
+
+`--wait-policies` instead measures decode speed under OMP_WAIT_POLICY=PASSIVE, ACTIVE
+and unset (the OpenMP runtime's default), each in a server of its own, on a quiet
+machine and beside one busy process (a notebook kernel computing), `--repeats` times
+in turn, and prints the medians with their ratio to PASSIVE (`course_lib.bench.threads`).
+
+Timings on a shared machine are noisy: compare the columns of one run, not runs with
+each other; the load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -16,22 +24,17 @@ import json
 import os
 import sys
 
-from course_lib.bench import bench_sync, cross_check, format_table, parse_concurrency
+from course_lib.bench import bench_sync, cross_check, format_table, measure_wait_policies, parse_concurrency
+from course_lib.bench.threads import policy_name, wait_policy_table
 from course_lib.runtime import LlamaCppPythonServer, NativeLlamaServer, usable_cores
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", default="1,2,4,8")
-    parser.add_argument("--requests", type=int, default=16)
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--model", help="a GGUF (default: the course's model)")
-    parser.add_argument("--json", help="also write every level of both engines to this file")
-    args = parser.parse_args(argv)
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def compare_engines(args) -> dict:
     levels = parse_concurrency(args.concurrency)
-    # Both servers inherit this: OpenMP threads that spin while waiting starve each other on a
-    # small shared CPU (see notebook 06); sleeping threads make the comparison fair.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     slot_ctx = 512
     engines = {
         "llama-cpp-python": LlamaCppPythonServer(args.model, n_ctx=slot_ctx),
@@ -64,9 +67,46 @@ def main(argv=None) -> int:
         print(f"\ncross-check ({b}): client decode time / server predicted_ms, median "
               f"{sorted(gap)[len(gap) // 2]:.3f} over {len(gap)} requests; usage == timings.predicted_n "
               f"in {same} of {len(rows)}")
+    return {n: [s.as_dict() for s in v] for n, v in results.items()}
+
+
+def compare_wait_policies(args) -> dict:
+    makers = {
+        "llama-cpp-python": ((1,), lambda: LlamaCppPythonServer(args.model, n_ctx=1024)),
+        "llama.cpp native": ((1, 4), lambda: NativeLlamaServer(args.model, n_ctx=2048, parallel=4)),
+    }
+    policies = ("PASSIVE", "ACTIVE", None)
+    names = [policy_name(p) for p in policies]
+    print(f"OMP_WAIT_POLICY, {usable_cores()} cores, {args.repeats} repeats, max_tokens={args.max_tokens}; "
+          f"load average before: {load_average()}")
+    head = f"{'engine':<17} {'load':<6} {'conc':>4} | " + " ".join(f"{n:>8}" for n in names) + " | " + " ".join(
+        f"{n + '/PASSIVE':>15}" for n in names[1:])
+    print("aggregate tokens/s, median of the repeats\n" + head + "\n" + "-" * len(head))
+    rows = {}
+    for engine, (levels, make) in makers.items():
+        rows[engine] = measure_wait_policies(make, policies, concurrency=levels, requests=2,
+                                             max_tokens=args.max_tokens, repeats=args.repeats)
+        for (load, c), cell in sorted(wait_policy_table(rows[engine]).items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            print(f"{engine:<17} {load:<6} {c:>4} | " + " ".join(f"{cell[n]:>8.1f}" for n in names) + " | "
+                  + " ".join(f"{cell[n] / cell['PASSIVE']:>15.2f}" for n in names[1:]), flush=True)
+    print(f"load average after: {load_average()}")
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", default="1,2,4,8")
+    parser.add_argument("--requests", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--model", help="a GGUF (default: the course's model)")
+    parser.add_argument("--wait-policies", action="store_true", help="measure OMP_WAIT_POLICY instead")
+    parser.add_argument("--repeats", type=int, default=3, help="--wait-policies: measurements per cell")
+    parser.add_argument("--json", help="also write every measurement to this file")
+    args = parser.parse_args(argv)
+    data = compare_wait_policies(args) if args.wait_policies else compare_engines(args)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({n: [s.as_dict() for s in v] for n, v in results.items()}, f, indent=2)
+            json.dump(data, f, indent=2)
     return 0
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from course_lib.bench import (POLICIES, Roofline, a100_llama8b, concurrency_table, frontier, rate_sweep, simulate,
-                              workload)
+from course_lib.bench import (POLICIES, Roofline, a100_llama8b, calibrated_roofline, concurrency_table, frontier,
+                              rate_sweep, simulate, workload)
 from course_lib.errors import CourseError
 
 
@@ -106,3 +106,14 @@ def test_batching_timelines_draws_three_labelled_panels():
     assert all(ax.get_ylabel() == "request" for ax in fig.axes) and fig._suptitle.get_text()
     done = [float(t.split("all done at ")[1].split(" ms")[0]) for t in titles]
     assert done[2] <= done[1] < done[0]     # continuous finishes first, serial last, on this example
+
+
+def test_a_roofline_calibrated_on_two_steps_reproduces_them():
+    cpu = calibrated_roofline(weights_bytes=250_000_000, params=270_000_000, single_step_s=0.025,
+                              batch_step_s=0.08, batch=4)
+    assert cpu.step_time(1, 0) == pytest.approx(0.025)       # bandwidth-bound alone
+    assert cpu.step_time(4, 0) == pytest.approx(0.08)        # compute-bound at 4
+    free = calibrated_roofline(250_000_000, 270_000_000, 0.025, 0.02, 4)   # batching cost nothing measurable
+    assert free.step_time(4, 0) == pytest.approx(0.025)
+    with pytest.raises(CourseError):
+        calibrated_roofline(1, 1, 0.0, 1.0, 4)

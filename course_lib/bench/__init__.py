@@ -7,7 +7,8 @@ policy; `batching` is a discrete-event model of serial, static and continuous ba
 """
 
 from course_lib.bench.batching import (POLICIES, Roofline, SimRequest, SimResult, SimStep, a100_llama8b,
-                                       concurrency_table, frontier, rate_sweep, simulate, workload)
+                                       calibrated_roofline, concurrency_table, frontier, rate_sweep, simulate,
+                                       workload)
 from course_lib.bench.harness import (ENDPOINTS, BenchSettings, bench, bench_sync, closed_loop, cross_check,
                                       finish_level, one_request, open_loop, resolve_model, summaries_to_json)
 from course_lib.bench.stats import (ARRIVALS, FAILURE_KINDS, Level, LevelSummary, RequestResult, classify,
@@ -26,6 +27,6 @@ __all__ = [
     "bench", "bench_sync", "cross_check", "summaries_to_json",
     "TraceWriter", "read_trace", "summaries_from_trace",
     "WAIT_POLICIES", "CpuLoad", "measure_wait_policies", "wait_policy_table",
-    "POLICIES", "Roofline", "a100_llama8b", "SimRequest", "SimStep", "workload", "SimResult", "simulate",
-    "concurrency_table", "frontier", "rate_sweep",
+    "POLICIES", "Roofline", "a100_llama8b", "calibrated_roofline", "SimRequest", "SimStep", "workload", "SimResult",
+    "simulate", "concurrency_table", "frontier", "rate_sweep",
 ]

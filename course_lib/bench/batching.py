@@ -74,6 +74,20 @@ def a100_llama8b(device: str | None = None, model: str = "llama-3.1-8b") -> Roof
     return Roofline(2 * params, kv_bytes_per_token(arch), params, dev.bandwidth_bytes_per_s, dev.fp16_flops)
 
 
+def calibrated_roofline(weights_bytes: int, params: int, single_step_s: float, batch_step_s: float,
+                        batch: int) -> Roofline:
+    """A roofline fitted to two measured decode steps: one sequence, and `batch` sequences together.
+
+    The single step fixes the effective bandwidth (weights read once per step); the batched one the
+    effective compute (2 FLOPs per parameter per sequence). Where batching cost nothing measurable,
+    compute is set to keep the batched step at the single step's time.
+    """
+    for name, value in (("single_step_s", single_step_s), ("batch_step_s", batch_step_s), ("batch", batch)):
+        require_positive(name, value)
+    per_sequence_s = max(batch_step_s, single_step_s) / batch
+    return Roofline(weights_bytes, 0, params, weights_bytes / single_step_s, 2 * params / per_sequence_s)
+
+
 @dataclass
 class SimRequest:
     id: int

@@ -40,6 +40,10 @@ def policy_name(policy: str | None) -> str:
     return policy or "unset"
 
 
+# Spins until stopped, or until its parent is gone (an interrupted notebook leaves no core burning).
+_BUSY_LOOP = "import os\nparent = os.getppid()\nwhile os.getppid() == parent:\n    for _ in range(100_000): pass\n"
+
+
 class CpuLoad:
     """`processes` busy loops in child processes while the block runs (0: none): other work on the machine."""
 
@@ -49,8 +53,7 @@ class CpuLoad:
 
     def __enter__(self) -> "CpuLoad":
         for _ in range(self.processes):
-            self._children.append(subprocess.Popen([sys.executable, "-c", "while True: pass"],
-                                                   stdin=subprocess.DEVNULL))
+            self._children.append(subprocess.Popen([sys.executable, "-c", _BUSY_LOOP], stdin=subprocess.DEVNULL))
         return self
 
     def __exit__(self, *exc) -> None:
