@@ -10,6 +10,8 @@ header, which is too thin to see at that scale.
 
 from __future__ import annotations
 
+from course_lib.diagrams.figure import shown
+
 from course_lib.gguf_file import GGUFContents
 from course_lib.units import MIB
 
@@ -51,10 +53,10 @@ def gguf_layout(contents: GGUFContents):
              (f"tensor data, aligned\nto {contents.alignment} bytes", contents.tensor_bytes)]
     for i, (label, size) in enumerate(boxes):
         parts.barh([0], [0.96], left=i, color=["#999999", "#4c72b0", "#dd8452", "#55a868"][i])
-        shown = f"{size:,} B" if size < 1 << 20 else f"{size / MIB:,.2f} MiB"
-        parts.text(i + 0.48, 0, f"{label}\n{shown}", ha="center", va="center", fontsize=7, color="white")
+        size_text = f"{size:,} B" if size < 1 << 20 else f"{size / MIB:,.2f} MiB"
+        parts.text(i + 0.48, 0, f"{label}\n{size_text}", ha="center", va="center", fontsize=7, color="white")
     parts.set_xlim(0, len(boxes))
     parts.set_xticks([])
     parts.set_yticks([])
     parts.set_title("the four parts, in file order (boxes not to scale)", fontsize=9)
-    return fig
+    return shown(fig)

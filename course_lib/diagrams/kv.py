@@ -11,6 +11,8 @@ length up front, paged allocation hands out fixed blocks as tokens arrive.
 
 from __future__ import annotations
 
+from course_lib.diagrams.figure import shown
+
 from course_lib.sizing.architecture import ModelArch
 
 
@@ -51,7 +53,7 @@ def kv_cache_layout(arch: ModelArch, n_tokens: int = 16, window: int | None = No
     layers.set_ylabel("layer")
     layers.set_title(f"{arch.name}: tokens each layer caches\n(per token: one K and one V per KV head)", fontsize=9)
     layers.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=7, frameon=False)
-    return fig
+    return shown(fig)
 
 
 def paged_vs_contiguous(lengths: list[int], max_len: int, block_size: int = 16):
@@ -79,4 +81,4 @@ def paged_vs_contiguous(lengths: list[int], max_len: int, block_size: int = 16):
         ax.set_ylabel("request")
         ax.set_yticks(range(len(lengths)))
     paged.set_xlabel("KV slots (tokens)")
-    return fig
+    return shown(fig)

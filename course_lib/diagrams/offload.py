@@ -8,6 +8,8 @@ the right one the split of the time (`choose.offload.OffloadSpeed`).
 
 from __future__ import annotations
 
+from course_lib.diagrams.figure import shown
+
 
 def offload_layout(speed):
     """`speed` is an `OffloadSpeed`: the layers on each side, and each side's share of a step's time."""
@@ -37,4 +39,4 @@ def offload_layout(speed):
     time.set_title(f"GPU {gpu_ms:.1f} ms + CPU {cpu_ms:.1f} ms = {speed.step_s * 1000:.1f} ms per step "
                    f"({speed.tok_s_per_sequence:.1f} tokens/s)", fontsize=9)
     time.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize=8, frameon=False)
-    return fig
+    return shown(fig)
