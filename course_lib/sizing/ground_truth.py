@@ -55,8 +55,10 @@ def _device(row: dict) -> Device | None:
     gpu = row.get("gpu")
     if not gpu:
         return None
-    if gpu.get("memory_bytes"):
-        return Device(gpu["name"], "gpu", int(gpu["memory_bytes"]) * int(gpu.get("count") or 1), 0.0)
+    # vLLM sizes its share from the total the driver reports, which it prints; use it when the row has it.
+    total = (row.get("printed") or {}).get("vllm_total_gpu_bytes") or gpu.get("memory_bytes")
+    if total:
+        return Device(gpu["name"], "gpu", int(total) * int(gpu.get("count") or 1), 0.0)
     try:
         return get_device(gpu["name"])
     except CourseError:
@@ -125,7 +127,10 @@ def compare(row: dict) -> list[Comparison]:
     add("KV cache", kv, est.kv_cache_bytes)
     add("compute buffer", p.get("compute_buffer_bytes"), est.compute_buffer_bytes)
     if p.get("model_buffer_bytes") and kv and p.get("compute_buffer_bytes"):
-        printed = p["model_buffer_bytes"] + kv + p["compute_buffer_bytes"] + (p.get("output_buffer_bytes") or 0)
+        # Everything llama.cpp reserved, on the device and on the host (the embedding stays on the host).
+        printed = sum(p.get(k) or 0 for k in ("model_buffer_bytes", "host_model_buffer_bytes",
+                                               "compute_buffer_bytes", "host_compute_buffer_bytes",
+                                               "output_buffer_bytes")) + kv
         ours = est.weights_bytes + est.kv_cache_bytes + est.compute_buffer_bytes + (
             est.output_buffer_bytes if p.get("output_buffer_bytes") else 0)
         add("total", printed, ours)
