@@ -11,7 +11,9 @@ from course_lib.diagrams.batching import batching_timelines
 from course_lib.diagrams.gguf import gguf_layout
 from course_lib.diagrams.kv import kv_cache_layout, paged_vs_contiguous
 from course_lib.diagrams.offload import offload_layout
+from course_lib.diagrams.quant import q4_k_superblock
 
 __all__: list[str] = []
 __all__ += ["gguf_layout", "kv_cache_layout", "paged_vs_contiguous", "offload_layout"]
 __all__ += ["batching_timelines"]
+__all__ += ["q4_k_superblock"]

@@ -2,13 +2,20 @@
 
 Derived in notebook 02 (quantization) and used by notebook 01's size
 predictions. A preset such as "Q4_K_M" is not one type: llama.cpp's quantizer
-(`llama_tensor_get_type` in `src/llama-quant.cpp`) keeps 1-D tensors (norms,
-biases) and the MoE router in F32, gives the output matrix (or a tied token
-embedding) Q6_K unless the target is Q8_0, gives attn_v and ffn_down of about a
-third of the layers more bits in the _M mixes, and falls back to a 32-value
-block type when a row does not divide into 256-value super-blocks (Gemma 3
-270M's 640-wide rows). `llm-course quantize` and the size predictor both ask
-`tensor_type`, so a predicted file and a requantized one agree tensor by tensor.
+(`llama_tensor_get_type_impl` in `src/llama-quant.cpp`) keeps 1-D tensors
+(norms, biases) and the MoE router in F32, gives the output matrix (or a tied
+token embedding) Q6_K unless the target is Q8_0, gives attn_v and ffn_down of
+about a third of the layers more bits in the _M mixes, and falls back to a
+32-value block type when a row does not divide into 256-value super-blocks
+(`tensor_type_fallback`; Gemma 3 270M's 640-wide rows). `llm-course quantize`
+and the size predictor both ask `tensor_type`, so a predicted file and a
+requantized one agree tensor by tensor; tests/test_requantize.py checks the
+rule against llama.cpp's own `llama_model_quantize` in the installed
+llama-cpp-python (0.3.36), whose fallback for Q2_K and Q3_K is Q4_0 (older
+llama.cpp releases fell back to IQ4_NL). An importance matrix changes one
+choice: ffn_down of the first eighth of the layers goes from Q4_0/Q5_0 to
+Q4_1/Q5_1. Not modelled: the 70B-only bump of attn_v to Q5_K, the IQ1-IQ3
+mixes.
 
 A single type (e.g. "Q4_K") is accepted where a preset is: llama.cpp's output
 and fallback rules apply to it, without a mix.
@@ -25,14 +32,15 @@ GGUF_PRESETS = {
     "Q2_K": "Q2_K", "Q3_K_S": "Q3_K", "Q3_K_M": "Q3_K", "Q3_K_L": "Q3_K",
     "Q4_0": "Q4_0", "Q4_1": "Q4_1", "Q5_0": "Q5_0", "Q5_1": "Q5_1",
     "Q4_K_S": "Q4_K", "Q4_K_M": "Q4_K", "Q5_K_S": "Q5_K", "Q5_K_M": "Q5_K", "Q6_K": "Q6_K",
-    "Q8_0": "Q8_0", "F16": "F16", "BF16": "BF16", "F32": "F32",
+    "Q8_0": "Q8_0", "IQ4_NL": "IQ4_NL", "F16": "F16", "BF16": "BF16", "F32": "F32",
 }
 # Single types accepted beside the presets (each is its own base type, without a mix).
 SINGLE_TYPES = ("Q4_K", "Q5_K", "Q3_K")
 FLOAT_TYPES = ("F32", "F16", "BF16")
 QK_K = 256  # values in a K-quant super-block
-# llama.cpp's fallback when a row is not a whole number of super-blocks.
-K_FALLBACK = {"Q2_K": "IQ4_NL", "Q3_K": "IQ4_NL", "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}
+# llama.cpp's fallback when a row is not a whole number of super-blocks (src/llama-quant.cpp, tensor_type_fallback).
+K_FALLBACK = {"Q2_K": "Q4_0", "Q3_K": "Q4_0", "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0"}
+BLOCK_32 = 32  # the fallbacks' block; a row that does not divide into it either is kept in F16
 
 
 @dataclass(frozen=True)
@@ -61,10 +69,10 @@ def _layer(name: str) -> int:
     return int(name.split(".")[1]) if name.startswith("blk.") else 0
 
 
-def tensor_type(name: str, shape: tuple[int, ...], preset: str, model: ModelShape) -> str:
+def tensor_type(name: str, shape: tuple[int, ...], preset: str, model: ModelShape, imatrix: bool = False) -> str:
     """The type llama.cpp's quantizer gives tensor `name` (GGUF shape: row length first) under `preset`.
 
-    No importance matrix is assumed (llama.cpp changes a few choices when one is given).
+    `imatrix`: whether an importance matrix is given (it changes a few choices).
     """
     preset = normalize_preset(preset)
     base = GGUF_PRESETS.get(preset, preset)
@@ -87,6 +95,8 @@ def tensor_type(name: str, shape: tuple[int, ...], preset: str, model: ModelShap
             t = "Q6_K"
         elif preset == "Q4_K_S" and i < 4:
             t = "Q5_K"
+        elif preset == "IQ4_NL" and model.n_gqa >= 4:
+            t = "Q5_K"
         if model.n_experts == 8:
             t = "Q8_0"
     elif "attn_qkv.weight" in name:
@@ -102,11 +112,15 @@ def tensor_type(name: str, shape: tuple[int, ...], preset: str, model: ModelShap
             t = "Q5_K"
         elif preset in ("Q4_K_M", "Q5_K_M") and _use_more_bits(i, n_layer):
             t = "Q6_K"
+        elif preset == "IQ4_NL" and i < n_layer // 8 and not imatrix:
+            t = "Q5_K"
         elif preset == "Q4_K_S" and i < n_layer // 8:
             t = "Q5_K"
+        elif preset in ("Q4_0", "Q5_0") and imatrix and i < n_layer // 8:
+            t = {"Q4_0": "Q4_1", "Q5_0": "Q5_1"}[preset]  # llama.cpp guards the first ffn_down layers
     elif "attn_output.weight" in name:
         if model.n_experts == 8:
-            if preset in ("Q2_K", "Q3_K_S", "Q3_K_M", "Q4_K_S", "Q4_K_M"):
+            if preset in ("Q2_K", "Q3_K_S", "Q3_K_M", "Q4_K_S", "Q4_K_M", "IQ4_NL"):
                 t = "Q5_K"
         elif preset == "Q2_K":
             t = "Q3_K"
@@ -116,4 +130,6 @@ def tensor_type(name: str, shape: tuple[int, ...], preset: str, model: ModelShap
             t = "Q5_K"
     if t in K_FALLBACK and ne0 % QK_K:
         t = K_FALLBACK[t]
+    if t not in FLOAT_TYPES and ne0 % BLOCK_32:
+        t = "F16"
     return t

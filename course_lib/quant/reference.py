@@ -82,3 +82,38 @@ def ggml_quantize(x, qtype: str, imatrix=None) -> np.ndarray:
     if written != out.size:
         raise CourseError(f"ggml wrote {written} bytes of {qtype} where {out.size} were expected")
     return out
+
+
+def llama_cpp_quantize(src, dst, preset: str, imatrix: dict | None = None, threads: int = 2) -> None:
+    """llama.cpp's own `llama_model_quantize` (what llama-quantize runs), requantizing src to a preset.
+
+    `imatrix`: name -> per-column weights, passed as llama-quantize passes a
+    loaded importance matrix. The reference `llm-course quantize` answers to,
+    file for file.
+    """
+    import contextlib
+    import io
+
+    import gguf
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    try:
+        params.ftype = int(gguf.LlamaFileType[f"MOSTLY_{preset.upper()}"])
+    except KeyError:
+        raise CourseError(f"llama.cpp has no file type {preset!r}") from None
+    params.allow_requantize, params.nthread = True, threads
+    keep = []  # the arrays must outlive the call
+    if imatrix:
+        entries = (llama_cpp.llama_model_imatrix_data * (len(imatrix) + 1))()
+        for entry, (name, weights) in zip(entries, imatrix.items()):
+            data = np.ascontiguousarray(weights, dtype=np.float32)
+            keep.append(data)
+            entry.name, entry.size = name.encode(), data.size
+            entry.data = data.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+        params.imatrix = entries  # a null name ends the list
+    with contextlib.redirect_stderr(io.StringIO()):
+        llama_cpp.llama_backend_init()
+        failed = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params))
+    if failed:
+        raise CourseError(f"llama.cpp could not quantize {src} to {preset}")

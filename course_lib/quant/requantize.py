@@ -1,12 +1,15 @@
-"""Requantize a GGUF with course_lib's own quantizers (`llm-course quantize`).
+"""Requantize a GGUF with course_lib's own quantizers (`llm-course quantize`), and compare two files tensor by tensor.
 
-Derived in notebooks/02_quantization_from_scratch.ipynb. Every tensor is
-dequantized and quantized again tensor by tensor, a slice of rows at a time,
-so the 262144 x 640 embedding table never sits in memory as float32. Which
-type each tensor gets is llama.cpp's rule (`quant.policy`): 1-D tensors stay
-as they are, the output matrix (or a tied token embedding) gets Q6_K unless
-the target is Q8_0, and a K-quant falls back to a 32-block type when a row is
-not a multiple of 256.
+Derived in notebooks/02_quantization_from_scratch.ipynb. Every weight matrix is
+dequantized and quantized again, a slice of rows at a time, so the 262144 x
+640 embedding table never sits in memory as float32. The target is a preset
+(Q4_K_M, Q3_K_M, ...) or a single type; which type each tensor gets is
+llama.cpp's rule (`quant.policy`). As llama.cpp's `llama_model_quantize`
+does (src/llama-quant.cpp), 1-D tensors and norms keep their bytes, and so
+does a tensor that is already of the type it would get (`reencode=True`
+quantizes those again, to see whether the quantizer reproduces them). An
+importance matrix (`quant.imatrix`, or llama-imatrix's file) weights each
+matrix's scale search, as `llama-quantize --imatrix` does.
 """
 
 from __future__ import annotations
@@ -20,10 +23,16 @@ import numpy as np
 from course_lib.errors import CourseError
 from course_lib.gguf_file import GGUFContents, read_gguf, type_size
 from course_lib.quant import formats
-from course_lib.quant.policy import FLOAT_TYPES, ModelShape, tensor_type
+from course_lib.quant.policy import FLOAT_TYPES, ModelShape, normalize_preset, tensor_type
 
-FILE_TYPE = {"Q8_0": "MOSTLY_Q8_0", "Q4_0": "MOSTLY_Q4_0", "Q4_1": "MOSTLY_Q4_1", "Q5_0": "MOSTLY_Q5_0",
-             "Q5_1": "MOSTLY_Q5_1", "Q4_K": "MOSTLY_Q4_K_S", "Q6_K": "MOSTLY_Q6_K"}
+# What `llm-course quantize --type` accepts, and the general.file_type each writes (llama.cpp's llama_ftype).
+FILE_TYPE = {"Q8_0": "MOSTLY_Q8_0", "Q6_K": "MOSTLY_Q6_K", "Q5_K_M": "MOSTLY_Q5_K_M", "Q5_K_S": "MOSTLY_Q5_K_S",
+             "Q5_1": "MOSTLY_Q5_1", "Q5_0": "MOSTLY_Q5_0", "Q4_K_M": "MOSTLY_Q4_K_M", "Q4_K_S": "MOSTLY_Q4_K_S",
+             "Q4_1": "MOSTLY_Q4_1", "Q4_0": "MOSTLY_Q4_0", "IQ4_NL": "MOSTLY_IQ4_NL", "Q3_K_L": "MOSTLY_Q3_K_L",
+             "Q3_K_M": "MOSTLY_Q3_K_M", "Q3_K_S": "MOSTLY_Q3_K_S", "Q2_K": "MOSTLY_Q2_K",
+             # a single K type: llama.cpp's output and fallback rules, no mix; filed as the mix's _S variant
+             "Q5_K": "MOSTLY_Q5_K_S", "Q4_K": "MOSTLY_Q4_K_S", "Q3_K": "MOSTLY_Q3_K_S"}
+TARGETS = tuple(FILE_TYPE)
 ROWS_PER_SLICE = 8192
 
 
@@ -32,7 +41,12 @@ class TensorPlan:
     name: str
     shape: tuple[int, ...]  # numpy order (rows..., row length)
     source_type: str
-    target_type: str  # "keep" leaves the bytes untouched
+    target_type: str  # its type in the written file
+    requantized: bool  # False: its bytes are copied from the source
+
+    @property
+    def action(self) -> str:
+        return "requantized" if self.requantized else "copied"
 
 
 def model_shape(contents: GGUFContents) -> ModelShape:
@@ -47,7 +61,7 @@ def model_shape(contents: GGUFContents) -> ModelShape:
                       int(meta.get(f"{arch}.expert_count", 0) or 0), has_output="output.weight" in names)
 
 
-def target_type(name: str, shape: tuple[int, ...], qtype: str, model: ModelShape) -> str:
+def target_type(name: str, shape: tuple[int, ...], qtype: str, model: ModelShape, imatrix: bool = False) -> str:
     """The type tensor `name` (numpy shape: row length last) gets, or "keep" to copy its bytes.
 
     The choice is llama.cpp's (`quant.policy.tensor_type`); a tensor the rule
@@ -55,16 +69,21 @@ def target_type(name: str, shape: tuple[int, ...], qtype: str, model: ModelShape
     """
     if len(shape) < 2:
         return "keep"
-    chosen = tensor_type(name, tuple(reversed(shape)), qtype, model)
+    chosen = tensor_type(name, tuple(reversed(shape)), qtype, model, imatrix)
     if chosen in FLOAT_TYPES or chosen not in formats.QTYPES or shape[-1] % formats.block_layout(chosen)[0]:
         return "keep"
     return chosen
 
 
-def plan(contents: GGUFContents, qtype: str) -> list[TensorPlan]:
+def plan(contents: GGUFContents, qtype: str, imatrix: bool = False, reencode: bool = False) -> list[TensorPlan]:
     model = model_shape(contents)
-    return [TensorPlan(t.name, tuple(reversed(t.shape)), t.type_name,
-                       target_type(t.name, tuple(reversed(t.shape)), qtype, model)) for t in contents.tensors]
+    plans = []
+    for t in contents.tensors:
+        shape = tuple(reversed(t.shape))
+        chosen = target_type(t.name, shape, qtype, model, imatrix)
+        copy = chosen == "keep" or (chosen == t.type_name and not reencode)
+        plans.append(TensorPlan(t.name, shape, t.type_name, t.type_name if copy else chosen, not copy))
+    return plans
 
 
 def _dequantize_rows(raw: np.ndarray, source: str, row_len: int) -> np.ndarray:
@@ -82,7 +101,7 @@ def _read_rows(f, offset: int, n_rows: int, row_bytes: int) -> np.ndarray:
     return data.reshape(n_rows, row_bytes)
 
 
-def _requantized(f, offset: int, n_rows: int, p: TensorPlan) -> np.ndarray:
+def _requantized(f, offset: int, n_rows: int, p: TensorPlan, weights) -> np.ndarray:
     """The tensor at `offset` in the open source file, requantized to p.target_type, slice by slice."""
     n_src, size_src = type_size(p.source_type)
     row_bytes = p.shape[-1] // n_src * size_src
@@ -91,15 +110,27 @@ def _requantized(f, offset: int, n_rows: int, p: TensorPlan) -> np.ndarray:
     for start in range(0, n_rows, ROWS_PER_SLICE):
         count = min(ROWS_PER_SLICE, n_rows - start)
         raw = _read_rows(f, offset + start * row_bytes, count, row_bytes)
-        out[start:start + count] = formats.quantize(_dequantize_rows(raw, p.source_type, p.shape[-1]), p.target_type)
+        out[start:start + count] = formats.quantize(_dequantize_rows(raw, p.source_type, p.shape[-1]),
+                                                    p.target_type, weights)
     return out
 
 
-def requantize(src, dst, qtype: str, progress: bool = True) -> list[TensorPlan]:
-    """Write dst: src's metadata and tensors, each weight matrix requantized to qtype."""
-    qtype = str(qtype).upper()
-    if qtype not in formats.QTYPES:
-        raise CourseError(f"unknown quantization type {qtype!r}; choose one of {', '.join(formats.QTYPES)}")
+def importance_weights(imatrix) -> dict[str, np.ndarray]:
+    """name -> per-column weights from an `Imatrix`, a path to llama-imatrix's GGUF, or such a dict already."""
+    from course_lib.quant.imatrix import Imatrix, load_imatrix
+
+    if isinstance(imatrix, (str, Path)):
+        imatrix = load_imatrix(imatrix)
+    if isinstance(imatrix, Imatrix):
+        return imatrix.weights()
+    return {name: np.asarray(w, dtype=np.float32) for name, w in imatrix.items()}
+
+
+def requantize(src, dst, qtype: str, progress: bool = True, imatrix=None, reencode: bool = False) -> list[TensorPlan]:
+    """Write dst: src's metadata and tensors, each weight matrix requantized to the preset or type `qtype`."""
+    if str(qtype).strip().upper() not in FILE_TYPE:
+        raise CourseError(f"unknown quantization type {qtype!r}; choose one of {', '.join(TARGETS)}")
+    qtype = normalize_preset(qtype)
     src, dst = Path(src), Path(dst)
     if not src.is_file():
         raise CourseError(f"no GGUF file at {src}")
@@ -110,18 +141,23 @@ def requantize(src, dst, qtype: str, progress: bool = True) -> list[TensorPlan]:
     contents = read_gguf(src, all_values=True)
     if gguf.Keys.General.ARCHITECTURE not in contents.metadata:
         raise CourseError(f"{src} has no general.architecture in its metadata; llama.cpp could not load it either")
-    plans = plan(contents, qtype)
+    weights = None if imatrix is None else importance_weights(imatrix)
+    plans = plan(contents, qtype, imatrix=weights is not None, reencode=reencode)
+    for p in plans:
+        w = (weights or {}).get(p.name)
+        if p.requantized and w is not None and w.shape != (p.shape[-1],) and p.name != "token_embd.weight":
+            raise CourseError(f"the importance matrix has {w.size} weights for {p.name}, whose rows hold {p.shape[-1]}")
     # Written beside dst and renamed at the end: a failed run leaves no half file and spares an old dst.
     partial = dst.with_name(dst.name + ".partial")
     try:
-        _write(contents, plans, partial, qtype, progress)
+        _write(contents, plans, partial, qtype, progress, weights)
         partial.replace(dst)
     finally:
         partial.unlink(missing_ok=True)
     return plans
 
 
-def _write(contents: GGUFContents, plans: list[TensorPlan], dst: Path, qtype: str, progress: bool) -> None:
+def _write(contents: GGUFContents, plans: list[TensorPlan], dst: Path, qtype: str, progress: bool, weights) -> None:
     writer = gguf.GGUFWriter(dst, contents.metadata[gguf.Keys.General.ARCHITECTURE])
     writer.data_alignment = contents.alignment  # pad tensors as the copied general.alignment says
     for key, value in contents.metadata.items():
@@ -131,12 +167,13 @@ def _write(contents: GGUFContents, plans: list[TensorPlan], dst: Path, qtype: st
         if key == gguf.Keys.General.FILE_TYPE:
             value = int(gguf.LlamaFileType[FILE_TYPE[qtype]])
         writer.add_key_value(key, value, vtype, sub_type=sub_type)
+    if weights is not None:  # as llama-quantize records it
+        writer.add_uint32("quantize.imatrix.entries_count", len(weights))
     for t, p in zip(contents.tensors, plans):
-        qtype_out = p.source_type if p.target_type == "keep" else p.target_type
-        n, size = type_size(qtype_out)
+        n, size = type_size(p.target_type)
         byte_shape = (*p.shape[:-1], p.shape[-1] // n * size)
         writer.add_tensor_info(t.name, byte_shape, np.dtype(np.uint8), int(np.prod(byte_shape)),
-                               gguf.GGMLQuantizationType[qtype_out])
+                               gguf.GGMLQuantizationType[p.target_type])
     try:
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
@@ -148,10 +185,49 @@ def _write(contents: GGUFContents, plans: list[TensorPlan], dst: Path, qtype: st
         with open(contents.path, "rb") as f:
             for t, p in items:
                 offset = contents.data_offset + t.offset
-                if p.target_type == "keep":
-                    data = _read_rows(f, offset, 1, t.n_bytes)
+                if p.requantized:
+                    w = (weights or {}).get(p.name)
+                    if w is not None and w.shape != (p.shape[-1],):
+                        w = None  # llama.cpp too quantizes a token embedding without a mismatched entry
+                    data = _requantized(f, offset, t.n_elements // p.shape[-1], p, w)
                 else:
-                    data = _requantized(f, offset, t.n_elements // p.shape[-1], p)
+                    data = _read_rows(f, offset, 1, t.n_bytes)
                 writer.write_tensor_data(data)
     finally:
         writer.close()
+
+
+@dataclass(frozen=True)
+class TensorMatch:
+    name: str
+    type_a: str
+    type_b: str
+    n_bytes: int
+    same_bytes: bool
+
+    @property
+    def same_type(self) -> bool:
+        return self.type_a == self.type_b
+
+
+def compare_files(a, b) -> list[TensorMatch]:
+    """Tensor by tensor: does file b hold each of file a's tensors with the same type, and the same bytes?"""
+    ca, cb = read_gguf(a), read_gguf(b)
+    by_name = {t.name: t for t in cb.tensors}
+    missing = [t.name for t in ca.tensors if t.name not in by_name]
+    if missing:
+        raise CourseError(f"{b} lacks {len(missing)} of {a}'s tensors, e.g. {missing[0]}")
+    out = []
+    with open(ca.path, "rb") as fa, open(cb.path, "rb") as fb:
+        for ta in ca.tensors:
+            tb = by_name[ta.name]
+            same = ta.type_name == tb.type_name and ta.n_bytes == tb.n_bytes
+            step = 1 << 24
+            for start in range(0, ta.n_bytes if same else 0, step):
+                count = min(step, ta.n_bytes - start)
+                if not np.array_equal(_read_rows(fa, ca.data_offset + ta.offset + start, 1, count),
+                                      _read_rows(fb, cb.data_offset + tb.offset + start, 1, count)):
+                    same = False
+                    break
+            out.append(TensorMatch(ta.name, ta.type_name, tb.type_name, ta.n_bytes, same))
+    return out
