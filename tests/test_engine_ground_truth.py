@@ -13,6 +13,8 @@ why they are what they are:
 * llama.cpp total (model buffers + KV + compute + output): 3%. Weights are
   predicted within 3% of published GGUF files (tests/test_memory.py), the KV
   cache exactly, and the compute buffer as above.
+* vLLM weights ("Model loading took"): 3%, as for GGUF files; vLLM also loads
+  small buffers (rotary tables) beside the checkpoint's tensors.
 * vLLM pool, its size in tokens and its maximum concurrency: 5%, or 0.5 GiB of
   pool on small GPUs. The weights are exact, but the activation peak of vLLM's
   profiling run and its CUDA-graph memory are modelled, not measured: the
@@ -37,7 +39,7 @@ from course_lib.units import GIB, MIB
 SHIPPED = Path(__file__).resolve().parents[1] / "course_lib" / "data" / GROUND_TRUTH_FILE
 # A table being harvested can be checked before it ships: LLM_COURSE_GROUND_TRUTH=path/to/table.json.
 TABLE = Path(os.environ.get("LLM_COURSE_GROUND_TRUTH") or SHIPPED)
-TOLERANCE = {"compute buffer": 0.20, "total": 0.03, "vLLM pool": 0.05, "vLLM tokens": 0.05,
+TOLERANCE = {"compute buffer": 0.20, "total": 0.03, "vLLM weights": 0.03, "vLLM pool": 0.05, "vLLM tokens": 0.05,
              "vLLM concurrency": 0.05, "Ollama total": 0.10}
 POOL_FLOOR = 0.5 * GIB
 MIN_SETUPS = 30
@@ -65,6 +67,8 @@ def test_the_table_is_fully_specified(setups):
 
 def test_kv_cache_is_exact_where_the_architecture_decides_it(comparisons):
     kv = [c for c in comparisons if c.quantity == "KV cache"]
+    if not kv and TABLE != SHIPPED:
+        pytest.skip("the table in progress has no llama.cpp-based setup yet")
     assert kv
     for c in kv:
         printed_rounding = max(2 * 0.005 * MIB + 2, 0.005 * c.printed)

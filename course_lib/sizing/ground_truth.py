@@ -97,7 +97,7 @@ def predict(row: dict) -> MemoryEstimate:
 class Comparison:
     setup: str
     engine: str
-    quantity: str  # "KV cache", "compute buffer", "total", "vLLM pool", "vLLM tokens", "vLLM concurrency"
+    quantity: str  # "KV cache", "compute buffer", "total", "vLLM weights", "vLLM pool", "vLLM tokens", ...
     printed: float
     predicted: float
 
@@ -119,6 +119,7 @@ def compare(row: dict) -> list[Comparison]:
     kv = p.get("kv_bytes") or (p["kv_k_bytes"] + p["kv_v_bytes"] if p.get("kv_k_bytes") and p.get("kv_v_bytes")
                                else p.get("ollama_kv_bytes"))
     if row["engine"] == "vllm":
+        add("vLLM weights", p.get("vllm_model_bytes"), est.weights_bytes)
         add("vLLM pool", p.get("vllm_available_kv_bytes"), est.kv_pool_bytes)
         add("vLLM tokens", p.get("vllm_kv_tokens"), est.kv_pool_tokens)
         if p.get("vllm_max_concurrency_for_tokens") in (None, est.n_ctx):
