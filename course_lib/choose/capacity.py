@@ -308,7 +308,8 @@ class ClassPlan:
             quant = "its GGUF's own types" if self.estimate.quant == "file" else self.estimate.quant
             reading = f"{load.output_tokens / INTERACTIVE_TOK_S:g} s to read at {INTERACTIVE_TOK_S:g} tok/s"
             head = (f"{who}: {where} ({self.engine}, {self.estimate.model} in {quant}, "
-                    f"{format_bytes(self.estimate.total_bytes)} per server; {lat.learners} learners each, "
+                    f"{format_bytes(self.estimate.total_bytes)} per server; {lat.learners} learner"
+                    f"{'s' if lat.learners > 1 else ''} each, "
                     f"{together}{queue}); the last learner's first token after {seconds(lat.ttft_max_s)}, the "
                     f"whole {load.output_tokens}-token answer after {seconds(lat.answer_max_s)}"
                     f"{' at best' if self.efficiency == 1 else ''}: "
