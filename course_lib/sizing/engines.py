@@ -52,7 +52,7 @@ class EngineProfile:
         return f"{self.engine} {self.version}"
 
 
-_LCP = ".venv/lib/python3.11/site-packages/llama_cpp/llama.py"  # the installed llama-cpp-python
+_LCP = "llama_cpp/llama.py (llama-cpp-python 0.3.36, as installed)"
 _LCP_C = "llama_context_default_params() of the bundled libllama (read from the library)"
 _COMMON = "common/common.h, read from xllamacpp.CommonParams() of the b11549 build"
 _SERVER = "tools/server/server.cpp: `if (params.n_parallel < 0) { n_parallel = 4; kv_unified = true; }`"
@@ -109,18 +109,18 @@ _PROFILES = [
         "Ollama 0.32.15 runs GGUF models in llama.cpp's server (build b10488, its LLAMA_CPP_VERSION) "
         "with its own flags",
         {
-            "n_ctx": Default("vram", f"{_OLLAMA} server/routes.go L2049-2057: num_ctx 262,144 from 47 GiB of "
+            "n_ctx": Default("vram", f"{_OLLAMA} server/routes.go L2048-2058: num_ctx 262,144 from 47 GiB of "
                                      "total VRAM, 32,768 from 23 GiB, else 4,096 (OLLAMA_CONTEXT_LENGTH unset), "
                                      "capped at the trained context (llm/server.go L112-116)"),
             "n_parallel": Default(1, f"{_OLLAMA} envconfig/config.go L275: OLLAMA_NUM_PARALLEL default 1"),
             "kv_unified": Default(False, f"{_OLLAMA} llm/llama_server.go L375-376: `-c num_ctx*parallel "
                                          "-np parallel`, no --kv-unified"),
-            "flash_attn": Default("auto", f"{_OLLAMA} llm/llama_server.go L597-621: --flash-attn auto when every "
+            "flash_attn": Default("auto", f"{_OLLAMA} llm/llama_server.go L597-622: --flash-attn auto when every "
                                           "GPU supports it (ml/device.go L571: CPU, Metal, CUDA >= 6.0, ROCm, "
                                           "Vulkan), else off; OLLAMA_FLASH_ATTENTION overrides"),
             "swa_full": Default(False, "llama-server's default (not passed by Ollama)"),
             "n_batch": Default(512, f"{_OLLAMA} api/types.go L1116 NumBatch 512, passed as -b and -ub "
-                                    "(llm/llama_server.go appendBatchArgs)"),
+                                    "(llm/llama_server.go L581 appendBatchArgs)"),
             "n_ubatch": Default(512, f"= num_batch, passed as -ub too ({_OLLAMA} llm/llama_server.go appendBatchArgs)"),
             "type_k": Default("f16", f"{_OLLAMA} envconfig/config.go L222: OLLAMA_KV_CACHE_TYPE unset = f16, "
                                      "passed as --cache-type-k and --cache-type-v"),
