@@ -115,5 +115,7 @@ def test_a_roofline_calibrated_on_two_steps_reproduces_them():
     assert cpu.step_time(4, 0) == pytest.approx(0.08)        # compute-bound at 4
     free = calibrated_roofline(250_000_000, 270_000_000, 0.025, 0.02, 4)   # batching cost nothing measurable
     assert free.step_time(4, 0) == pytest.approx(0.025)
+    busy = calibrated_roofline(250_000_000, 270_000_000, 0.025, 0.2, 4)    # 4 sequences cost 8 single steps
+    assert busy.step_time(4, 0) == pytest.approx(0.2) and busy.step_time(1, 0) == pytest.approx(0.05)
     with pytest.raises(CourseError):
         calibrated_roofline(1, 1, 0.0, 1.0, 4)

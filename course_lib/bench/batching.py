@@ -80,7 +80,9 @@ def calibrated_roofline(weights_bytes: int, params: int, single_step_s: float, b
 
     The single step fixes the effective bandwidth (weights read once per step); the batched one the
     effective compute (2 FLOPs per parameter per sequence). Where batching cost nothing measurable,
-    compute is set to keep the batched step at the single step's time.
+    compute is set to keep the batched step at the single step's time. Where the batched step cost
+    more than `batch` single steps (a machine too busy to batch), no roofline passes through both:
+    compute is fitted to the batched step, and the single step comes out slower than measured.
     """
     for name, value in (("single_step_s", single_step_s), ("batch_step_s", batch_step_s), ("batch", batch)):
         require_positive(name, value)
