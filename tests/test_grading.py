@@ -3,6 +3,7 @@
 Solutions must score full marks, untouched exercises zero, and the fixture
 submissions (wrong, crashing, looping, missing a function, malformed, renamed
 with extra cells) exactly what they deserve, without any submission changing.
+The fixtures that attack the grader are graded in tests/test_grading_integrity.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from course_lib.errors import CourseError
 from course_lib.grading import check
 from course_lib.grading.checker import run_tests
 from course_lib.grading.grader import feedback_text, grade_folder
-from course_lib.grading.questions import CHAPTERS, chapter_id, load_tests, questions
+from course_lib.grading.questions import CHAPTERS, chapter_id, load_tests, questions, schemas
+from course_lib.grading.session import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "submissions"
@@ -84,12 +86,20 @@ def test_a_runaway_function_times_out():
 
 
 def test_tests_of_every_chapter_load_and_cover_every_question():
+    from course_lib.grading.plain import ANY
+
     for cid in CHAPTERS:
         tests = load_tests(cid, HIDDEN, include_hidden=True)
         assert {t.question for t in tests if not t.hidden} == set(questions(cid)), cid
-        assert 3 <= len(questions(cid)) <= 6
-        for t in tests:
-            assert t.needs == [questions(cid)[t.question]], f"{cid} {t.name} must take the question's function"
+        assert 3 <= len(questions(cid)) <= 7
+        for qid, names in questions(cid).items():
+            needed = {name for t in tests if t.question == qid and not t.hidden for name in t.needs}
+            assert needed == set(names), f"{cid} {qid}: every name the question asks for has a visible test"
+        assert ANY not in schemas(cid).values(), f"{cid}: every answer declares the plain shape it comes back in"
+    with pytest.raises(CourseError, match="takes kv_bytes_per_token; question q2 answers largest_context"):
+        load_tests("03", include_hidden=True, hidden_sources={"03": (
+            "from course_lib.grading.testing import question\n\n@question('q2')\n"
+            "def mixed_up(kv_bytes_per_token):\n    pass\n")})
 
 
 def test_chapter_names_and_errors():
@@ -105,9 +115,15 @@ def test_chapter_names_and_errors():
 def fixture_grades(tmp_path_factory):
     out = tmp_path_factory.mktemp("grades")
     before = _digests(FIXTURES)
-    results = grade_folder(FIXTURES, out / "grades.csv", out / "feedback", cell_timeout=10, test_timeout=3,
-                           hidden_dir=HIDDEN, progress=False)
-    assert _digests(FIXTURES) == before, "the grader modified a submission"
+    honest = out / "submissions"
+    honest.mkdir()
+    for path in FIXTURES.glob("*.ipynb"):
+        if not path.name.startswith("attack_"):
+            shutil.copyfile(path, honest / path.name)
+    results = grade_folder(honest, out / "grades.csv", out / "feedback", cell_timeout=10, test_timeout=3,
+                           hidden_dir=HIDDEN, progress=False, limits=Limits(memory_bytes=2**30))
+    assert _digests(honest) == {k: v for k, v in before.items() if not k.startswith("attack_")}, \
+        "the grader modified a submission"
     return results, _rows(out / "grades.csv"), out
 
 
@@ -133,9 +149,10 @@ def test_fixture_submissions_score_what_they_should(fixture_grades):
 @pytest.mark.slow
 def test_every_failure_is_recorded_with_a_reason(fixture_grades):
     results, rows, out = fixture_grades
-    assert "killed its kernel (touches q2)" in rows["crashing_06"]["notes"]
+    assert "killed its kernel (touches q2): it ended (exit status 1)" in rows["crashing_06"]["notes"]
     assert "ran past 10 s (touches q1)" in rows["looping_07"]["notes"]
     assert "largest_context() missing (no cell answers it)" in rows["missing_function_03"]["notes"]
+    assert "self_hosted_usd_per_month() missing (code cell 3 was skipped)" in rows["looping_07"]["notes"]
     assert rows["malformed"]["notes"].startswith("malformed notebook")
     looping = next(r for r in results if r.student == "looping_07")
     assert {t["verdict"] for t in looping.tests if t["question"] == "q3"} == {"timeout"}
@@ -193,6 +210,16 @@ def test_grade_command_errors_are_one_line(tmp_path):
         f"llm-course grade: error: submissions folder not found: {tmp_path / 'absent'}"
     ]
     (tmp_path / "empty").mkdir()
-    result = subprocess.run([sys.executable, "-m", "course_lib.cli", "grade", str(tmp_path / "empty"), "--out",
-                             str(tmp_path / "g.csv"), "--timeout", "0"], capture_output=True, text=True)
-    assert result.returncode == 2 and "--timeout must be greater than zero" in result.stderr
+    for flag in ("--timeout", "--memory-limit-gb", "--cpu-limit", "--file-limit-mb"):
+        result = subprocess.run([sys.executable, "-m", "course_lib.cli", "grade", str(tmp_path / "empty"), "--out",
+                                 str(tmp_path / "g.csv"), flag, "0"], capture_output=True, text=True)
+        assert result.returncode == 2 and f"{flag} must be greater than zero" in result.stderr, result.stderr
+
+
+def test_grade_help_states_the_limits_and_the_sandbox():
+    result = subprocess.run([sys.executable, "-m", "course_lib.cli", "grade", "--help"], capture_output=True,
+                            text=True)
+    text = " ".join(result.stdout.split())
+    limits = Limits()
+    assert f"(default {limits.memory_bytes / 2**30:g};" in text and f"(default {limits.cpu_seconds})" in text
+    assert f"(default {limits.file_bytes / 2**20:g})" in text and "--sandbox" in text and "bubblewrap" in text

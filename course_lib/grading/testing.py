@@ -1,10 +1,15 @@
 """The small vocabulary the chapter tests are written in.
 
 A tests file (`course_lib/grading/visible/NN.py`, `grading_hidden/NN.py`)
-declares `QUESTIONS = {"q1": "function_name", ...}` (visible files only) and
+declares `QUESTIONS` and `RETURNS` (visible files only, see questions.py) and
 test functions decorated with `@question("q1")`. A test's parameters name the
-learner's functions it needs; the runner looks them up in the learner's
-namespace, so cells may move or be renamed freely.
+learner's answers it needs; the grader hands it stand-ins (checker.Answer):
+calling one runs the learner's function in the submission's kernel on the
+inputs given and returns what it returned, as plain data. The test itself,
+its expected values and its verdict stay in the grader's process. Inputs the
+kernel supplies itself are MODEL (the course's model, loaded there) and
+SERVER_URL (the address of the course's server, started there); a test's
+expected values come from `shared_model()` / `shared_server()`, the grader's own.
 """
 
 from __future__ import annotations
@@ -13,6 +18,10 @@ import math
 
 import numpy as np
 
+from course_lib.grading.plain import MODEL, SERVER_URL, Either
+
+__all__ = ["MODEL", "SERVER_URL", "Either", "Mismatch", "question", "expect_equal", "expect_close", "expect_true",
+           "expect_one_of", "expect_within_factor", "shared_model", "shared_server"]
 
 class Mismatch(AssertionError):
     """A test's verdict "fail": the learner's answer is not the expected one."""
@@ -70,7 +79,27 @@ def expect_true(condition, message: str):
         raise Mismatch(message)
 
 
+def expect_one_of(got, accepted, what: str = ""):
+    """An interpretation question: the answer is one of a few accepted ones (letters compare case-blind)."""
+    normal = got.strip().lower() if isinstance(got, str) else got
+    if normal not in {a.lower() if isinstance(a, str) else a for a in accepted}:
+        raise Mismatch(f"{what + ': ' if what else ''}{_short(got)} is not the answer the measurement supports")
+
+
+def expect_within_factor(got, reference: float, factor: float, what: str = ""):
+    """A measurement: a positive number within `factor` of the grader's own run (timings on a shared CPU vary)."""
+    ok = isinstance(got, (int, float)) and math.isfinite(got) and got > 0
+    if not ok or not reference / factor <= got <= reference * factor:
+        raise Mismatch(f"{what + ': ' if what else ''}expected about {reference:.3g} (within {factor:g}x, the "
+                       f"grader's own run), got {_short(got)}")
+
+
 _shared: dict = {}
+# The grader's model and the kernel's are two processes with different histories of requests: llama-cpp-python
+# reuses the longest cached prefix of a prompt, so a prompt is evaluated in batches that depend on what came before,
+# and a greedy continuation can change with the batching. One token per batch makes every token's numbers the same
+# whatever came before, so the same prompt gives the same text on both sides.
+ONE_TOKEN_AT_A_TIME = {"n_batch": 1, "n_ubatch": 1}
 
 
 def shared_model():
@@ -80,7 +109,7 @@ def shared_model():
 
         # One thread: llama.cpp's worker threads spin while waiting, so on a loaded machine (a grader running
         # beside other jobs) two threads can be many times slower than one.
-        _shared["llm"] = load_model(n_ctx=512, n_threads=1, n_threads_batch=1, seed=0)
+        _shared["llm"] = load_model(n_ctx=512, n_threads=1, n_threads_batch=1, seed=0, **ONE_TOKEN_AT_A_TIME)
     return _shared["llm"]
 
 
@@ -89,5 +118,6 @@ def shared_server():
     if "server" not in _shared:
         from course_lib.runtime import LlamaCppPythonServer
 
-        _shared["server"] = LlamaCppPythonServer(n_ctx=1024).start()
+        _shared["server"] = LlamaCppPythonServer(
+            n_ctx=1024, extra_args=[f"--{k}={v}" for k, v in ONE_TOKEN_AT_A_TIME.items()]).start()
     return _shared["server"]

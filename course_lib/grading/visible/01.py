@@ -6,6 +6,7 @@ from course_lib.grading.testing import expect_equal, question
 from course_lib.sizing import ModelArch, kv_cache_bytes
 
 QUESTIONS = {"q1": "llama_params", "q2": "weight_bytes", "q3": "kv_cache_bytes_for", "q4": "fits_in_memory"}
+RETURNS = {"llama_params": int, "weight_bytes": int, "kv_cache_bytes_for": int, "fits_in_memory": bool}
 
 
 @question("q1")

@@ -7,6 +7,8 @@ from gguf import quants
 from course_lib.grading.testing import expect_close, expect_equal, expect_true, question
 
 QUESTIONS = {"q1": "absmax_int8", "q2": "quantize_q8_0", "q3": "dequantize_q8_0", "q4": "bits_per_weight"}
+RETURNS = {"absmax_int8": (np.ndarray, float), "quantize_q8_0": np.ndarray, "dequantize_q8_0": np.ndarray,
+           "bits_per_weight": float}
 Q8_0 = gguf.GGMLQuantizationType.Q8_0
 
 

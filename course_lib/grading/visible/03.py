@@ -5,6 +5,7 @@ from course_lib.sizing import ModelArch
 from course_lib.sizing import kv_bytes_per_token as reference_per_token
 
 QUESTIONS = {"q1": "kv_bytes_per_token", "q2": "largest_context", "q3": "swa_kv_bytes"}
+RETURNS = {"kv_bytes_per_token": int, "largest_context": int, "swa_kv_bytes": int}
 
 
 @question("q1")

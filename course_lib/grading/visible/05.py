@@ -1,11 +1,16 @@
-"""Visible tests, chapter 05 (OpenAI-compatible serving): the learner's client code against the real server."""
+"""Visible tests, chapter 05 (OpenAI-compatible serving): the learner's client code against the real server.
+
+The learner's functions get SERVER_URL, the address of the course's server their own kernel starts; the expected
+values come from the grader's own server on the same model (shared_server()).
+"""
 
 import json
 import urllib.request
 
-from course_lib.grading.testing import expect_equal, question, shared_server
+from course_lib.grading.testing import SERVER_URL, expect_equal, question, shared_server
 
 QUESTIONS = {"q1": "chat_messages", "q2": "list_model_ids", "q3": "complete"}
+RETURNS = {"chat_messages": [{"role": str, "content": str}], "list_model_ids": [str], "complete": str}
 
 
 @question("q1")
@@ -19,7 +24,7 @@ def model_ids_are_the_servers(list_model_ids):
     server = shared_server()
     with urllib.request.urlopen(server.base_url + "/models", timeout=10) as response:
         expected = [m["id"] for m in json.load(response)["data"]]
-    expect_equal(list(list_model_ids(server.base_url)), expected)
+    expect_equal(list(list_model_ids(SERVER_URL)), expected)
 
 
 @question("q3")
@@ -30,4 +35,4 @@ def greedy_completion_matches_raw_http(complete):
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=60) as response:
         expected = json.load(response)["choices"][0]["text"]
-    expect_equal(complete(server.base_url, "Once upon a time", 8), expected)
+    expect_equal(complete(SERVER_URL, "Once upon a time", 8), expected)

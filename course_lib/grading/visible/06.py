@@ -2,9 +2,11 @@
 
 import numpy as np
 
-from course_lib.grading.testing import expect_close, expect_equal, question
+from course_lib.grading.testing import Either, expect_close, expect_equal, question
 
 QUESTIONS = {"q1": "percentiles", "q2": "throughput_tok_s", "q3": "tpot_s"}
+RETURNS = {"percentiles": {"p50": float, "p90": float, "p99": float}, "throughput_tok_s": float,
+           "tpot_s": Either(float, None)}
 
 
 @question("q1")

@@ -5,6 +5,7 @@ from course_lib.choose import cost
 from course_lib.grading.testing import expect_close, expect_equal, question
 
 QUESTIONS = {"q1": "self_hosted_usd_per_month", "q2": "break_even_requests_per_day", "q3": "pick_engine"}
+RETURNS = {"self_hosted_usd_per_month": float, "break_even_requests_per_day": float, "pick_engine": str}
 
 
 @question("q1")
