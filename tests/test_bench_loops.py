@@ -135,3 +135,17 @@ def test_trace_and_url_flags_are_one_line_errors(tmp_path):
                   ["--from-trace", str(tmp_path / "x.jsonl"), "--base-url", "http://127.0.0.1:9/v1"]):
         done = subprocess.run(CLI + flags, capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and done.stderr.count("\n") == 1, (flags, done.stderr)
+
+
+def test_prompts_cut_by_the_course_models_own_tokenizer(gemma_path):
+    """The fallback for servers without a tokenize endpoint (Ollama, hosted APIs): the course model's vocabulary."""
+    import asyncio
+
+    from course_lib.bench import LocalTokenizer, course_text, prompts_of_length
+
+    tokenizer = LocalTokenizer(gemma_path)
+    prompts = asyncio.run(prompts_of_length(tokenizer, 5, 33))
+    assert len(set(prompts)) == 5 and prompts[0].startswith(course_text().split()[0])
+    assert [asyncio.run(tokenizer.count(p)) for p in prompts] == [33] * 5
+    long = asyncio.run(prompts_of_length(tokenizer, 2, 3000))   # longer than the text: it wraps round
+    assert [asyncio.run(tokenizer.count(p)) for p in long] == [3000, 3000]
