@@ -10,8 +10,9 @@ after the other so they never compete for the cores, benchmarks each with
 
 `--wait-policies` instead measures decode speed under OMP_WAIT_POLICY=PASSIVE, ACTIVE
 and unset (the OpenMP runtime's default), each in a server of its own, on a quiet
-machine and beside one busy process (a notebook kernel computing), `--repeats` times
-in turn, and prints the medians with their ratio to PASSIVE (`course_lib.bench.threads`).
+machine and beside one busy process (a notebook kernel computing), the policies taken
+in turn `--repeats` times, and prints the medians with their ratio to PASSIVE
+(`course_lib.bench.threads`).
 
 Timings on a shared machine are noisy: compare the columns of one run, not runs with
 each other; the load average is printed before and after.
@@ -89,7 +90,8 @@ def compare_wait_policies(args) -> dict:
         for (load, c), cell in sorted(wait_policy_table(rows[engine]).items(), key=lambda kv: (kv[0][1], kv[0][0])):
             print(f"{engine:<17} {load:<6} {c:>4} | " + " ".join(f"{cell[n]:>8.1f}" for n in names) + " | "
                   + " ".join(f"{cell[n] / cell['PASSIVE']:>15.2f}" for n in names[1:]), flush=True)
-    print(f"load average after: {load_average()}")
+    seen = [r["load_average"] for engine_rows in rows.values() for r in engine_rows]
+    print(f"load average after: {load_average()}; during the measurements: {min(seen):.2f} to {max(seen):.2f}")
     return rows
 
 

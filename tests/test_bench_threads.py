@@ -49,6 +49,7 @@ def test_measure_wait_policies_on_the_real_server(gemma_path):
     assert [(r["policy"], r["load"]) for r in rows] == [("PASSIVE", "quiet"), ("PASSIVE", "loaded"),
                                                         ("unset", "quiet"), ("unset", "loaded")]
     assert all(r["errors"] == 0 and r["throughput_tok_s"] > 0 and r["tok_s_per_request"] > 0 for r in rows)
+    assert all(r["load_average"] >= 0 for r in rows)
 
 
 def test_the_busy_load_stops_when_its_parent_dies():

@@ -92,15 +92,17 @@ def measure_wait_policies(make_server, policies=WAIT_POLICIES, loads=LOADS, conc
                           max_tokens: int = 32, repeats: int = 1, load_processes: int = 1) -> list[dict]:
     """Decode speed under each wait policy, on a quiet machine and beside `load_processes` busy processes.
 
-    `make_server()` returns a new, stopped server; each policy gets one, started, warmed up, measured
-    at every load and concurrency (`requests` requests per worker), `repeats` times in turn, and stopped.
-    One row per measurement: policy, load, concurrency, repeat, tokens/s per request, aggregate tokens/s, TTFT.
+    `make_server()` returns a new, stopped server. Each repeat goes through the policies in turn, each in
+    a server of its own, started, warmed up, measured at every load and concurrency (`requests` requests
+    per worker) and stopped: taking the policies in turn, rather than one after the other, spreads a
+    change in what else the machine runs over all of them. One row per measurement: policy, load,
+    concurrency, repeat, tokens/s per request, aggregate tokens/s, TTFT, and the machine's load average.
     """
     rows = []
-    for policy in policies:
-        with start_with_policy(make_server(), policy) as server:
-            bench_sync(server.base_url, concurrency=[1], requests=1, max_tokens=4, progress=False)
-            for repeat in range(repeats):
+    for repeat in range(repeats):
+        for policy in policies:
+            with start_with_policy(make_server(), policy) as server:
+                bench_sync(server.base_url, concurrency=[1], requests=1, max_tokens=4, progress=False)
                 for load in loads:
                     with CpuLoad(load_processes if load == "loaded" else 0):
                         for c in concurrency:
@@ -109,7 +111,7 @@ def measure_wait_policies(make_server, policies=WAIT_POLICIES, loads=LOADS, conc
                             rows.append({"policy": policy_name(policy), "load": load, "concurrency": c,
                                          "repeat": repeat, "tok_s_per_request": s.per_request_tok_s_p50,
                                          "throughput_tok_s": s.throughput_tok_s, "ttft_p50_s": s.ttft_p50_s,
-                                         "errors": s.errors})
+                                         "errors": s.errors, "load_average": os.getloadavg()[0]})
     return rows
 
 
