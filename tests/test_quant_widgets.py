@@ -69,3 +69,7 @@ def test_widget_follows_its_controls():
     assert float(verdict.value.split("SNR ")[1].split(" dB")[0]) < snr_32
     tensor.value = "blk.5.attn_q.weight"
     assert "blk.5.attn_q.weight" in verdict.value and "stored as" in verdict.value
+    fmt.value = "Q2_K"  # rows of 640 do not divide into 256-weight super-blocks
+    assert "do not divide" in verdict.value and "as Q4_0 instead" in verdict.value
+    tensor.value = "blk.5.ffn_down.weight"  # rows of 2048 do
+    assert "Q2_K" in verdict.value and "2.62 bits per weight" in verdict.value

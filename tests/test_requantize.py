@@ -106,7 +106,7 @@ def test_every_file_loads_and_generates(outputs):
         types = {t.name: t.tensor_type.name for t in reader.tensors}
         assert types["blk.0.attn_norm.weight"] == "F32" and types["token_embd.weight"] == "Q8_0"
         # the bytes in the file are course_lib's quantization of the source weights
-        p = next(p for p in plans if p.requantized and p.target_type != "Q8_0")
+        p = next(p for p in plans if p.requantized)
         t_src = next(t for t in src.tensors if t.name == p.name)
         t_out = next(t for t in reader.tensors if t.name == p.name)
         w = gguf.quants.dequantize(t_src.data, t_src.tensor_type)
@@ -161,3 +161,22 @@ def test_truncated_or_headless_sources_are_one_line_errors(tmp_path):
     swapped.write_bytes(b"GGUF" + (3).to_bytes(4, "big") + bytes(16))
     with pytest.raises(CourseError, match="big-endian"):
         requantize(swapped, tmp_path / "out.gguf", "Q8_0", progress=False)
+
+
+def test_written_metadata_is_the_sources_byte_for_byte(tmp_path):
+    from course_lib.quant.gguf_write import metadata_section, write_gguf
+
+    version, entries = metadata_section(model_path())
+    source = read_gguf(model_path())
+    assert version == 3 and list(entries) == list(source.metadata)
+    out = tmp_path / "tiny.gguf"
+    values = np.arange(64, dtype=np.float32)
+    write_gguf(out, model_path(), {"general.file_type": 7, "course.extra": 5}, [("t", (64,), 0, values.nbytes)],
+               [values], source.alignment)
+    _, written = metadata_section(out)
+    assert [k for k in written if written[k] != entries.get(k)] == ["general.file_type", "course.extra"]
+    back = read_gguf(out)
+    assert back.metadata["general.file_type"] == 7 and back.metadata["course.extra"] == 5
+    with open(out, "rb") as f:
+        f.seek(back.data_offset + back.tensors[0].offset)
+        assert np.array_equal(np.frombuffer(f.read(values.nbytes), dtype=np.float32), values)

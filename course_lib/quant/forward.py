@@ -9,6 +9,9 @@ the scheduler's evaluation callback (`cb_eval` in `llama_context_params`,
 `ggml_backend_sched_eval_callback` in ggml-backend.h). `Runner` does both
 through llama.cpp's C API as llama-cpp-python binds it: load the model, create
 a context, decode one chunk with chosen output positions, copy those logits.
+Flash attention is off, as in llama-cpp-python's `Llama` (the course's
+`load_model`); llama.cpp's tools default to "auto", which turns it on for the
+CPU, changes the logits in their last digits, and runs slower here.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
+from pathlib import Path
 
 import numpy as np
 
@@ -27,19 +31,24 @@ class Runner:
 
     `observer(tensor_pointer, ask) -> bool` becomes the context's evaluation
     callback. Use as a context manager; `close()` frees the C objects.
-    llama.cpp keeps n_batch x vocabulary floats for logits (n_batch MB for
-    Gemma's 262,144 tokens): a small n_batch keeps that buffer small.
+    llama.cpp keeps a vocabulary's worth of floats per logits row a batch asks
+    for (1 MB each for Gemma's 262,144 tokens): ask for few, or decode in
+    small batches, to keep that buffer small.
     """
 
-    def __init__(self, model=None, n_ctx: int = 256, n_batch: int = 64, observer=None):
+    def __init__(self, model=None, n_ctx: int = 256, n_batch: int | None = None, observer=None):
         import llama_cpp
 
         from course_lib.runtime.machine import usable_cores
         from course_lib.runtime.models import model_path
 
         self._ll = llama_cpp
-        self.path = model_path(model, progress=False)
-        self.n_ctx, self.n_batch = int(n_ctx), min(int(n_batch), int(n_ctx))
+        # an explicit file is left to llama.cpp to check (the course's whole-header check reads the vocabulary)
+        self.path = model_path(progress=False) if model is None else Path(model)
+        if not self.path.is_file():
+            raise CourseError(f"no GGUF file at {self.path}")
+        self.n_ctx = int(n_ctx)
+        self.n_batch = self.n_ctx if n_batch is None else min(int(n_batch), self.n_ctx)
         self.model = self.ctx = self.batch = None
         with contextlib.redirect_stderr(io.StringIO()):  # llama.cpp's load log, as load_model keeps it quiet
             llama_cpp.llama_backend_init()
@@ -51,6 +60,7 @@ class Runner:
             params.n_ctx = self.n_ctx
             params.n_batch = params.n_ubatch = self.n_batch
             params.n_threads = params.n_threads_batch = usable_cores()
+            params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
             params.no_perf = True
             if observer is not None:
                 # kept on self: the C side holds only the pointer
@@ -76,15 +86,17 @@ class Runner:
             raise CourseError(f"llama.cpp could not tokenize {len(data)} bytes of text")
         return list(buffer[:n])
 
-    def decode(self, tokens, outputs, keep: bool = True) -> np.ndarray | None:
+    def decode(self, tokens, outputs, keep: bool = True, copy: bool = True) -> np.ndarray | None:
         """Evaluate `tokens` from position 0 on a fresh cache; the logits at the positions where `outputs` is true,
-        (n_outputs, n_vocab) float32, in order (`keep=False`: computed, not copied out)."""
+        (n_outputs, n_vocab) float32, in order. `keep=False`: computed, not returned; `copy=False` (a chunk that
+        fits one batch): a view of llama.cpp's own buffer, valid until the next decode."""
         if not 0 < len(tokens) <= self.n_ctx:
             raise CourseError(f"a chunk holds 1 to {self.n_ctx} tokens, not {len(tokens)}")
         outputs = [bool(o) for o in outputs]
         ll, b = self._ll, self.batch
         ll.llama_memory_clear(ll.llama_get_memory(self.ctx), True)
-        result = np.empty((sum(outputs), self.n_vocab), dtype=np.float32) if keep else None
+        view = keep and not copy and len(tokens) <= self.n_batch
+        result = np.empty((sum(outputs), self.n_vocab), dtype=np.float32) if keep and not view else None
         done = 0
         for start in range(0, len(tokens), self.n_batch):
             piece = range(start, min(start + self.n_batch, len(tokens)))
@@ -95,6 +107,8 @@ class Runner:
             if ll.llama_decode(self.ctx, b) != 0:
                 raise CourseError(f"llama.cpp failed to evaluate tokens {piece.start}..{piece.stop - 1}")
             n_out = sum(outputs[i] for i in piece)
+            if view:
+                return np.ctypeslib.as_array(ll.llama_get_logits(self.ctx), shape=(n_out, self.n_vocab))
             if n_out and keep:
                 result[done:done + n_out] = np.ctypeslib.as_array(ll.llama_get_logits(self.ctx),
                                                                   shape=(n_out, self.n_vocab))

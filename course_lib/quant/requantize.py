@@ -14,6 +14,7 @@ matrix's scale search, as `llama-quantize --imatrix` does.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 from course_lib.errors import CourseError
 from course_lib.gguf_file import GGUFContents, read_gguf, type_size
 from course_lib.quant import formats
+from course_lib.quant.gguf_write import write_gguf
 from course_lib.quant.policy import FLOAT_TYPES, ModelShape, normalize_preset, tensor_type
 
 # What `llm-course quantize --type` accepts, and the general.file_type each writes (llama.cpp's llama_ftype).
@@ -126,6 +128,17 @@ def importance_weights(imatrix) -> dict[str, np.ndarray]:
     return {name: np.asarray(w, dtype=np.float32) for name, w in imatrix.items()}
 
 
+def _contents(path: Path) -> GGUFContents:
+    st = path.stat()
+    return _read_cached(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_cached(path: str, size: int, mtime_ns: int) -> GGUFContents:
+    # keyed on size and mtime: the notebook builds several files from one source, whose header it reads once
+    return read_gguf(path)
+
+
 def requantize(src, dst, qtype: str, progress: bool = True, imatrix=None, reencode: bool = False) -> list[TensorPlan]:
     """Write dst: src's metadata and tensors, each weight matrix requantized to the preset or type `qtype`."""
     if str(qtype).strip().upper() not in FILE_TYPE:
@@ -138,7 +151,7 @@ def requantize(src, dst, qtype: str, progress: bool = True, imatrix=None, reenco
         raise CourseError("the output file must differ from the input file")
     if not dst.parent.is_dir():
         raise CourseError(f"no folder {dst.parent} to write {dst.name} into")
-    contents = read_gguf(src, all_values=True)
+    contents = _contents(src)
     if gguf.Keys.General.ARCHITECTURE not in contents.metadata:
         raise CourseError(f"{src} has no general.architecture in its metadata; llama.cpp could not load it either")
     weights = None if imatrix is None else importance_weights(imatrix)
@@ -158,43 +171,49 @@ def requantize(src, dst, qtype: str, progress: bool = True, imatrix=None, reenco
 
 
 def _write(contents: GGUFContents, plans: list[TensorPlan], dst: Path, qtype: str, progress: bool, weights) -> None:
-    writer = gguf.GGUFWriter(dst, contents.metadata[gguf.Keys.General.ARCHITECTURE])
-    writer.data_alignment = contents.alignment  # pad tensors as the copied general.alignment says
-    for key, value in contents.metadata.items():
-        if key == gguf.Keys.General.ARCHITECTURE:
-            continue  # the writer adds it first
-        vtype, sub_type = contents.metadata_types[key]
-        if key == gguf.Keys.General.FILE_TYPE:
-            value = int(gguf.LlamaFileType[FILE_TYPE[qtype]])
-        writer.add_key_value(key, value, vtype, sub_type=sub_type)
+    keys = {gguf.Keys.General.FILE_TYPE: int(gguf.LlamaFileType[FILE_TYPE[qtype]])}
     if weights is not None:  # as llama-quantize records it
-        writer.add_uint32("quantize.imatrix.entries_count", len(weights))
+        keys["quantize.imatrix.entries_count"] = len(weights)
+    entries = []
     for t, p in zip(contents.tensors, plans):
         n, size = type_size(p.target_type)
-        byte_shape = (*p.shape[:-1], p.shape[-1] // n * size)
-        writer.add_tensor_info(t.name, byte_shape, np.dtype(np.uint8), int(np.prod(byte_shape)),
-                               gguf.GGMLQuantizationType[p.target_type])
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_ti_data_to_file()
-        items = zip(contents.tensors, plans)
-        if progress:
-            from tqdm.auto import tqdm
-            items = tqdm(list(items), desc=f"requantizing to {qtype}", unit="tensor")
-        with open(contents.path, "rb") as f:
-            for t, p in items:
-                offset = contents.data_offset + t.offset
-                if p.requantized:
-                    w = (weights or {}).get(p.name)
-                    if w is not None and w.shape != (p.shape[-1],):
-                        w = None  # llama.cpp too quantizes a token embedding without a mismatched entry
-                    data = _requantized(f, offset, t.n_elements // p.shape[-1], p, w)
-                else:
-                    data = _read_rows(f, offset, 1, t.n_bytes)
-                writer.write_tensor_data(data)
-    finally:
-        writer.close()
+        entries.append((t.name, t.shape, int(gguf.GGMLQuantizationType[p.target_type]),
+                        t.n_elements // n * size))
+    data = _tensor_bytes(contents, plans, weights)
+    if progress:
+        from tqdm.auto import tqdm
+        data = tqdm(data, total=len(plans), desc=f"requantizing to {qtype}", unit="tensor")
+    write_gguf(dst, contents.path, keys, entries, data, contents.alignment)
+
+
+def _one_tensor(path, offset: int, t, p: TensorPlan, weights) -> np.ndarray:
+    with open(path, "rb") as f:
+        if not p.requantized:
+            return _read_rows(f, offset, 1, t.n_bytes)
+        w = (weights or {}).get(p.name)
+        if w is not None and w.shape != (p.shape[-1],):
+            w = None  # llama.cpp too quantizes a token embedding without a mismatched entry
+        return _requantized(f, offset, t.n_elements // p.shape[-1], p, w)
+
+
+def _tensor_bytes(contents: GGUFContents, plans: list[TensorPlan], weights):
+    """Each tensor's new bytes, in file order, computed on every core: numpy's loops release the GIL, so
+    threads quantize tensors side by side. A few tensors ahead at most, to bound memory."""
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    from course_lib.runtime.machine import usable_cores
+
+    workers = max(1, usable_cores())
+    jobs = iter(zip(contents.tensors, plans))
+    with ThreadPoolExecutor(workers) as pool:
+        pending = deque()
+        for t, p in jobs:
+            pending.append(pool.submit(_one_tensor, contents.path, contents.data_offset + t.offset, t, p, weights))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_lib import quant
+from course_lib.quant.policy import K_FALLBACK
 from course_lib.quant.quality import error_stats
 from course_lib.quant.teaching import TEACHING_FORMATS
 
@@ -56,6 +57,14 @@ def explorer_widget(model=None):
         # GGUF types carry their own block (32 or 256 weights); only the teaching formats take one.
         block.disabled = fmt.value not in BLOCK_FORMATS
         w = weights(tensor.value)
+        whole = quant.block_layout(fmt.value)[0] if fmt.value in quant.QTYPES else 1
+        if w.shape[1] % whole:  # a K-quant on 640-wide rows: say what llama.cpp does instead
+            verdict.value = (
+                f"<b>{tensor.value}</b>: rows of {w.shape[1]} weights do not divide into <b>{fmt.value}</b>'s "
+                f"super-blocks of {whole}; llama.cpp stores such a tensor as {K_FALLBACK[fmt.value]} instead")
+            with plot:
+                plot.clear_output()
+            return
         s = error_stats(w, fmt.value, block.value)
         blocks = f", blocks of {block.value}" if not block.disabled else ""
         verdict.value = (
