@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from course_lib.grading.testing import expect_close, question
+from course_lib.grading.testing import expect_close, expect_one_of, question
 
 
 @question("q1")
@@ -22,3 +22,23 @@ def throughput_with_a_late_start(throughput_tok_s):
 @question("q3")
 def tpot_of_two_tokens(tpot_s):
     expect_close(tpot_s(e2e_s=0.9, ttft_s=0.4, output_tokens=2), 0.5)
+
+
+@question("q4")
+def one_user_and_seven(predicted_mean_e2e_s):
+    for n_users, single in ((1, 0.8), (7, 0.25)):
+        expect_close(predicted_mean_e2e_s(n_users, single), sum(k * single for k in range(1, n_users + 1)) / n_users,
+                     rel=1e-9)
+
+
+@question("q4")
+def one_request_at_a_time(queue_reading):
+    expect_one_of(queue_reading.value(), {"a"})
+
+
+@question("q5")
+def single_token_answers_boundaries_and_none_met(goodput_req_s):
+    # A one-token answer has no TPOT to miss; objectives met exactly count as met.
+    requests = [(0.0, 1.0, 0.5, 1), (0.0, 2.0, 0.25, 8), (1.0, 3.0, 0.9, 10)]
+    expect_close(goodput_req_s(requests, 0.5, 0.25), 2 / 3.0, rel=1e-9)
+    expect_close(goodput_req_s(requests, 0.1, 0.01), 0.0, abs_=1e-12)

@@ -30,6 +30,7 @@ from course_lib.errors import CourseError
 from course_lib.grading.grader import grade_folder
 from course_lib.grading.plain import (ANY, MODEL, Either, Malformed, Refused, conform, decode, encode,
                                       encode_input)
+from course_lib.grading.questions import questions
 from course_lib.grading.session import HIDDEN_ENV, KernelGone, Limits, Session, find_bwrap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,8 +136,8 @@ def test_hidden_expected_values_never_reach_the_kernel(tmp_path, monkeypatch):
     (tmp_path / "class").mkdir()
     shutil.copyfile(ROOT / "solutions" / "03_kv_cache_growth.ipynb", tmp_path / "class" / "solved.ipynb")
     results = grade_folder(tmp_path / "class", tmp_path / "g.csv", hidden_dir=HIDDEN, progress=False)
-    assert results[0].total == 3.0
-    assert {m["op"] for m in map(json.loads, sent)} == {"cell", "names", "call"}
+    assert results[0].total == len(questions("03"))
+    assert {m["op"] for m in map(json.loads, sent)} == {"cell", "names", "call", "value"}
     large = {v for v in hidden_answers if v > 10**4}  # answers too large to be a coincidental input
     assert len(large) >= 5
     for value in large:
@@ -328,7 +329,7 @@ def test_hidden_tests_written_during_grading_change_no_grade(tmp_path, sandbox):
     before = (hidden / "03.py").read_text()
     results = grade_folder(tmp_path / "class", tmp_path / "g.csv", hidden_dir=hidden, progress=False,
                            sandbox=sandbox)
-    assert results[0].scores == {"q1": 1.0, "q2": 0.0, "q3": 1.0}
+    assert results[0].scores == {"q1": 1.0, "q2": 0.0, "q3": 1.0, "q4": 0.0, "q5": 0.0}
     changed = (hidden / "03.py").read_text() != before
     assert changed is not sandbox  # the sandbox's filesystem is read-only outside the kernel's folder
     assert ("hidden tests on disk changed" in " ".join(results[0].notes)) is changed

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from course_lib.errors import CourseError
 from course_lib.grading.plain import Malformed, conform, decode, encode_input
-from course_lib.grading.questions import CHAPTERS, chapter_id, load_tests, questions, schemas
+from course_lib.grading.questions import CHAPTERS, chapter_id, load_tests, questions, schemas, values
 from course_lib.grading.runner import CallTimeout, answer, handles, one_line, time_limit
 from course_lib.grading.session import KernelGone
 
@@ -111,15 +111,17 @@ def _verdict(test, verdict: str, message: str = "", notes=()) -> TestResult:
     return TestResult(test.question, test.name, test.hidden, verdict, " ".join(message.split()), unique)
 
 
-def run_test(test, kernel, answer_schemas: dict, timeout: float = DEFAULT_TEST_TIMEOUT_S) -> TestResult:
+def run_test(test, kernel, answer_schemas: dict, timeout: float = DEFAULT_TEST_TIMEOUT_S,
+             value_names=frozenset()) -> TestResult:
     """One test's verdict. The learner's answers live in `kernel` (a LocalKernel, or a grader's Session);
     a Session that ends during the test raises session.KernelGone for the grader to handle."""
     kinds = kernel.kinds(test.needs)
     for name in test.needs:
         if kinds.get(name) == "unanswered":
             return _verdict(test, "missing", f"{name} is still `...`: write your answer")
-        if kinds.get(name) != "function" and kinds.get(name) != "value":
-            return _verdict(test, "missing", f"function {name}() is not defined: run the cell that defines it")
+        if kinds.get(name) not in ("function", "value"):
+            what = name if name in value_names else f"function {name}()"
+            return _verdict(test, "missing", f"{what} is not defined: run the cell that defines it")
     notes: list[str] = []
     answers = [Answer(name, kernel, answer_schemas[name], timeout, notes) for name in test.needs]
     local = isinstance(kernel, LocalKernel)
@@ -149,7 +151,7 @@ def run_tests(chapter: str, namespace: dict, question_ids=None, include_hidden: 
     if question_ids is not None:
         tests = [t for t in tests if t.question in question_ids]
     kernel, answer_schemas = LocalKernel(namespace), schemas(chapter)
-    return [run_test(t, kernel, answer_schemas, timeout) for t in tests]
+    return [run_test(t, kernel, answer_schemas, timeout, values(chapter)) for t in tests]
 
 
 def start(chapter: str) -> None:

@@ -3,7 +3,9 @@
 Each answer cell of `solutions/NN_*.ipynb` marks its solution with nbgrader's
 `### BEGIN SOLUTION` / `### END SOLUTION`; the exercise keeps the cell (and
 its tags, so the grader can find it) with that region replaced by a stub that
-raises NotImplementedError. Markdown is kept; outputs, execution counts and
+raises NotImplementedError, or, for an answer given as a value at the top of a
+cell (`speed_reading = "b"`), by the same names set to `...` (the grader counts
+`...` as not answered yet). Markdown is kept; outputs, execution counts and
 nbval markers are dropped. The same input always gives byte-identical output.
 """
 
@@ -21,32 +23,43 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 _NBVAL_LINE = re.compile(r"^\s*# NBVAL_[A-Z_]+\s*\n?", re.MULTILINE)
 _DEF = re.compile(r"^\s*def\s+(\w+)\s*\(", re.MULTILINE)
+_VALUE = re.compile(r"^(\w+)\s*=(?!=)")
 
 
 def stub_source(source: str) -> str:
     """The cell's source with every solution region replaced by `raise NotImplementedError(...)`."""
     lines = source.split("\n")
-    out, inside, defined = [], False, None
+    out, inside, defined, region = [], False, None, []
     for number, line in enumerate(lines, 1):
         stripped = line.strip()
         if stripped == BEGIN:
             if inside:
                 raise CourseError(f"nested {BEGIN} at line {number}")
-            inside = True
+            inside, region = True, []
             names = _DEF.findall("\n".join(lines[:number]))
-            defined = names[-1] if names else None
             indent = line[: len(line) - len(line.lstrip())]
-            what = f"write {defined}()" if defined else "your code here"
-            out.append(f'{indent}raise NotImplementedError("{what}")')
+            defined = names[-1] if names and indent else None
         elif stripped == END:
             if not inside:
                 raise CourseError(f"{END} without {BEGIN} at line {number}")
             inside = False
-        elif not inside:
+            out += _stub(region, indent, defined)
+        elif inside:
+            region.append(line)
+        else:
             out.append(line)
     if inside:
         raise CourseError(f"{BEGIN} without {END}")
     return "\n".join(out)
+
+
+def _stub(region: list[str], indent: str, defined: str | None) -> list[str]:
+    lines = [line for line in region if line.strip() and not line.lstrip().startswith("#")]
+    values = [m.group(1) for m in map(_VALUE.match, lines) if m]
+    if not indent and values and len(values) == len(lines):
+        return [f"{name} = ...  # your answer" for name in dict.fromkeys(values)]
+    what = f"write {defined}()" if defined else "your code here"
+    return [f'{indent}raise NotImplementedError("{what}")']
 
 
 def solution_regions(source: str) -> list[str]:

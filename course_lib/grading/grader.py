@@ -24,7 +24,7 @@ from pathlib import Path
 from course_lib.errors import CourseError
 from course_lib.grading.attempts import grader_attempts
 from course_lib.grading.checker import TestResult, run_test
-from course_lib.grading.questions import CHAPTERS, REPO_HIDDEN_DIR, load_tests, questions, read_hidden, schemas
+from course_lib.grading.questions import CHAPTERS, REPO_HIDDEN_DIR, load_tests, questions, read_hidden, schemas, values
 from course_lib.grading.report import SubmissionResult, feedback_file_name, feedback_text, write_csv
 from course_lib.grading.session import HIDDEN_ENV, KernelGone, Limits, Session, find_bwrap
 from course_lib.units import format_bytes
@@ -137,7 +137,7 @@ def _grade_in_kernels(book, workdir: Path, chapter: str, options: GradeOptions, 
             for index, test in enumerate(tests):
                 if index not in verdicts:
                     where = ("test", index)
-                    verdicts[index] = run_test(test, session, answer_schemas, options.test_timeout)
+                    verdicts[index] = run_test(test, session, answer_schemas, options.test_timeout, values(chapter))
                     for note in verdicts[index].notes:
                         if f"{test.question}: {note}" not in result.notes:
                             result.notes.append(f"{test.question}: {note}")

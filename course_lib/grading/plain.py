@@ -37,7 +37,8 @@ class Malformed(Exception):
 
 
 class Handle:
-    """An input the kernel supplies itself (the course's model, its server's address): named, never sent."""
+    """An input the kernel supplies itself (the course's model, its tokenizer, its server's address): named, never
+    sent."""
 
     def __init__(self, name: str):
         self.name = name
@@ -47,8 +48,9 @@ class Handle:
 
 
 MODEL = Handle("model")
+TOKENIZER = Handle("tokenizer")
 SERVER_URL = Handle("server_url")
-HANDLES = {h.name: h for h in (MODEL, SERVER_URL)}
+HANDLES = {h.name: h for h in (MODEL, TOKENIZER, SERVER_URL)}
 
 
 def describe(value) -> str:

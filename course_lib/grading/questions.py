@@ -8,9 +8,10 @@ Tests are only ever loaded in the grader's own process (or, visible ones, in
 the learner's notebook for `check()`), never in a submission's kernel.
 
 A visible file declares `QUESTIONS = {"q1": "function_name", ...}` (a question
-may name several: a prediction, a measurement and an interpretation) and
+may name several: a prediction, a measurement and an interpretation),
 `RETURNS = {"function_name": schema, ...}`, the plain shape each answer comes
-back in (course_lib/grading/plain.py).
+back in (course_lib/grading/plain.py), and `VALUES`, the names answered with a
+value rather than a function.
 """
 
 from __future__ import annotations
@@ -94,10 +95,20 @@ def _visible(cid: str):
     return _load_file(VISIBLE_DIR / f"{cid}.py", f"course_lib.grading.visible.ch{cid}")
 
 
+def visible(chapter: str):
+    """A chapter's visible tests module: hidden tests reuse its reference helpers rather than repeat them."""
+    return _visible(chapter_id(chapter))
+
+
 def questions(chapter: str) -> dict[str, tuple[str, ...]]:
     """{"q1": ("function_name",), ...} for a chapter: the names each question's answer defines."""
     declared = _visible(chapter_id(chapter)).QUESTIONS
     return {qid: (names,) if isinstance(names, str) else tuple(names) for qid, names in declared.items()}
+
+
+def values(chapter: str) -> frozenset[str]:
+    """Names a chapter's answers give as values (`speed_reading = "b"`), not functions: `VALUES` in its visible file."""
+    return frozenset(getattr(_visible(chapter_id(chapter)), "VALUES", ()))
 
 
 def schemas(chapter: str) -> dict:

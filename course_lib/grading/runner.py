@@ -184,10 +184,10 @@ def _run_cell(shell, source: str) -> dict:
 
 
 def handles() -> dict:
-    """What stands in for each input handle in this process: its own model, its own server's address."""
-    from course_lib.grading.testing import shared_model, shared_server
+    """What stands in for each input handle in this process: its own model, tokenizer and server's address."""
+    from course_lib.grading.testing import shared_model, shared_server, shared_tokenizer
 
-    return {"model": shared_model, "server_url": lambda: shared_server().base_url}
+    return {"model": shared_model, "tokenizer": shared_tokenizer, "server_url": lambda: shared_server().base_url}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,9 +7,10 @@ learner's answers it needs; the grader hands it stand-ins (checker.Answer):
 calling one runs the learner's function in the submission's kernel on the
 inputs given and returns what it returned, as plain data. The test itself,
 its expected values and its verdict stay in the grader's process. Inputs the
-kernel supplies itself are MODEL (the course's model, loaded there) and
-SERVER_URL (the address of the course's server, started there); a test's
-expected values come from `shared_model()` / `shared_server()`, the grader's own.
+kernel supplies itself are MODEL (the course's model, loaded there), TOKENIZER
+(its vocabulary alone, a few tens of MB) and SERVER_URL (the address of the
+course's server, started there); a test's expected values come from
+`shared_model()`, `shared_tokenizer()` and `shared_server()`, the grader's own.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ import math
 
 import numpy as np
 
-from course_lib.grading.plain import MODEL, SERVER_URL, Either
+from course_lib.grading.plain import MODEL, SERVER_URL, TOKENIZER, Either
 
-__all__ = ["MODEL", "SERVER_URL", "Either", "Mismatch", "question", "expect_equal", "expect_close", "expect_true",
-           "expect_one_of", "expect_within_factor", "shared_model", "shared_server"]
+__all__ = ["MODEL", "TOKENIZER", "SERVER_URL", "CHOICES", "Either", "Mismatch", "question", "expect_equal",
+           "expect_close", "expect_true", "expect_choice", "expect_one_of", "expect_within_factor", "shared_model",
+           "shared_tokenizer", "shared_server"]
 
 class Mismatch(AssertionError):
     """A test's verdict "fail": the learner's answer is not the expected one."""
@@ -79,11 +81,25 @@ def expect_true(condition, message: str):
         raise Mismatch(message)
 
 
+# The choices every interpretation question offers: a visible test checks the answer is one of them, a hidden test
+# checks it is the one the measurement supports (so the answer is not in the course's installed files).
+CHOICES = ("a", "b", "c", "d")
+
+
+def _letter(got):
+    return got.strip().lower().rstrip(")") if isinstance(got, str) else got
+
+
+def expect_choice(got, what: str = ""):
+    """An interpretation answer, checked for form only: one of the letters offered."""
+    if _letter(got) not in CHOICES:
+        raise Mismatch(f"{what + ': ' if what else ''}answer with one letter ({', '.join(CHOICES)}), got {_short(got)}")
+
+
 def expect_one_of(got, accepted, what: str = ""):
-    """An interpretation question: the answer is one of a few accepted ones (letters compare case-blind)."""
-    normal = got.strip().lower() if isinstance(got, str) else got
-    if normal not in {a.lower() if isinstance(a, str) else a for a in accepted}:
-        raise Mismatch(f"{what + ': ' if what else ''}{_short(got)} is not the answer the measurement supports")
+    """An interpretation answer: one of a few accepted ones (letters compare case-blind, "b)" reads as "b")."""
+    if _letter(got) not in {_letter(a) for a in accepted}:
+        raise Mismatch(f"{what + ': ' if what else ''}{_short(got)} is not the reading the measurement supports")
 
 
 def expect_within_factor(got, reference: float, factor: float, what: str = ""):
@@ -111,6 +127,15 @@ def shared_model():
         # beside other jobs) two threads can be many times slower than one.
         _shared["llm"] = load_model(n_ctx=512, n_threads=1, n_threads_batch=1, seed=0, **ONE_TOKEN_AT_A_TIME)
     return _shared["llm"]
+
+
+def shared_tokenizer():
+    """The real model's vocabulary alone (no weights), for tests that only tokenize."""
+    if "tokenizer" not in _shared:
+        from course_lib.runtime import load_model
+
+        _shared["tokenizer"] = load_model(vocab_only=True)
+    return _shared["tokenizer"]
 
 
 def shared_server():

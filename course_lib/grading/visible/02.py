@@ -1,14 +1,22 @@
-"""Visible tests, chapter 02 (quantization from scratch): checked against the `gguf` package's reference quantizer."""
+"""Visible tests, chapter 02 (quantization from scratch): checked against the `gguf` package's reference quantizer,
+the course's per-tensor plan and requantizer (course_lib.quant) and its teaching quantizers."""
+
+import functools
+import math
 
 import gguf
 import numpy as np
 from gguf import quants
 
-from course_lib.grading.testing import expect_close, expect_equal, expect_true, question
+from course_lib.grading.testing import expect_choice, expect_close, expect_equal, expect_true, question
 
-QUESTIONS = {"q1": "absmax_int8", "q2": "quantize_q8_0", "q3": "dequantize_q8_0", "q4": "bits_per_weight"}
+QUESTIONS = {"q1": "absmax_int8", "q2": "quantize_q8_0", "q3": "dequantize_q8_0", "q4": "bits_per_weight",
+             "q5": ("predicted_file_bytes", "measured_file_bytes", "requant_reading"), "q6": "zeroed_by_outlier"}
 RETURNS = {"absmax_int8": (np.ndarray, float), "quantize_q8_0": np.ndarray, "dequantize_q8_0": np.ndarray,
-           "bits_per_weight": float}
+           "bits_per_weight": float, "predicted_file_bytes": int, "measured_file_bytes": int, "requant_reading": str,
+           "zeroed_by_outlier": int}
+VALUES = ("requant_reading",)
+
 Q8_0 = gguf.GGMLQuantizationType.Q8_0
 
 
@@ -55,3 +63,60 @@ def bits_per_weight_of_common_types(bits_per_weight):
     for name in ("Q8_0", "Q4_K"):
         block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType[name]]
         expect_close(bits_per_weight(name), 8 * type_size / block, what=name)
+
+
+@functools.lru_cache(maxsize=None)
+def planned_file_bytes(qtype):
+    """The requantized course model's size from its plan: the header as it is, then each tensor padded to the
+    file's alignment."""
+    from course_lib.gguf_file import read_gguf, tensor_bytes
+    from course_lib.quant import plan
+    from course_lib.runtime import model_path
+
+    contents = read_gguf(model_path())
+    sizes = [tensor_bytes(t.target_type, math.prod(t.shape)) for t in plan(contents, qtype)]
+    return contents.data_offset + sum(-(-size // contents.alignment) * contents.alignment for size in sizes)
+
+
+@functools.lru_cache(maxsize=None)
+def requantized_here(qtype):
+    """The grader's own run: the course model requantized, measured on disk."""
+    import tempfile
+    from pathlib import Path
+
+    from course_lib.quant import requantize
+    from course_lib.runtime import model_path
+
+    with tempfile.TemporaryDirectory() as folder:
+        requantize(model_path(), Path(folder) / "model.gguf", qtype, progress=False)
+        return (Path(folder) / "model.gguf").stat().st_size
+
+
+@question("q5")
+def prediction_follows_the_plan(predicted_file_bytes):
+    expect_equal(predicted_file_bytes("Q4_0"), planned_file_bytes("Q4_0"), "Q4_0")
+
+
+@question("q5")
+def measurement_is_the_requantized_file(measured_file_bytes):
+    expect_equal(measured_file_bytes("Q4_0"), requantized_here("Q4_0"), "the Q4_0 file's bytes")
+
+
+@question("q5")
+def reading_is_one_of_the_choices(requant_reading):
+    expect_choice(requant_reading.value(), "requant_reading")
+
+
+def zeroed_reference(x, block):
+    from course_lib.quant import absmax_int8 as reference
+
+    codes, _ = reference(x, "block", block)
+    return int(np.sum((codes.reshape(-1) == 0) & (np.asarray(x).reshape(-1) != 0)))
+
+
+@question("q6")
+def one_outlier_per_block(zeroed_by_outlier):
+    x = _weights(1024, seed=9) * 0.02
+    x[::64] = 3.0  # one outlier in every 64 weights
+    for block in (32, 64, 256):
+        expect_equal(zeroed_by_outlier(x, block), zeroed_reference(x, block), f"blocks of {block}")
