@@ -166,17 +166,19 @@ def test_plan_command_bad_input_is_one_line_and_exit_2(args, message):
     assert len(lines) == 1 and lines[0].startswith("llm-course class: error:") and message in lines[0], lines
 
 
-def test_widget_redraws_and_explains_an_impossible_choice():
+def test_widget_redraws_names_its_settings_and_follows_the_engine():
     from course_lib.widgets import class_plan_widget
 
     box = class_plan_widget()
     controls = {c.description: c for c in box.children if getattr(c, "description", "")}
     verdict = next(c for c in box.children if "llm-course-verdict" in c._dom_classes)
     before = verdict.value
-    assert before.startswith("30 learners, 30 at once")
+    assert before.startswith("30 learners, 30 at once") and "Assumes llama-server b11549: llama-server -c" in before
     controls["Learners:"].value = 300
     assert verdict.value.startswith("300 learners, 300 at once") and verdict.value != before
-    controls["Engine:"].value = "vllm"  # with the Q4_K_M still chosen: vLLM does not load GGUF presets
-    assert verdict.value.startswith("<b>Not possible:</b>") and "vLLM serves" in verdict.value
-    controls["Quantization:"].value = "BF16"
+    controls["Engine:"].value = "vllm"  # vLLM loads checkpoints, not GGUF presets: the formats follow the engine
+    assert controls["Quantization:"].value == "BF16"
     assert verdict.value.startswith("300 learners") and "(vllm, llama-3.1-8b in BF16" in verdict.value
+    assert "Assumes vllm " in verdict.value
+    controls["Model:"].value = "deepseek-v3"  # no catalogue GPU holds it: said, not drawn
+    assert "does not fit one RTX 4090" in verdict.value

@@ -13,8 +13,9 @@ from course_lib.choose.capacity import CLASS_ENGINE, ClassLoad, class_latency, p
 from course_lib.choose.offload import INTERACTIVE_TOK_S
 from course_lib.errors import CourseError
 from course_lib.units import format_bytes
-from course_lib.widgets.style import (choice, context_slider, control, keep_context_within_model, legend_below,
-                                      redraw_on, show, verdict_html)
+from course_lib.widgets.style import (choice, context_slider, control, engine_choice, engine_formats, error_note,
+                                      follow_engine, keep_context_within_model, legend_below, redraw_on,
+                                      settings_note, show, swapping, verdict_html)
 
 # Points on the chart's "learners at once" axis: enough for the curve's shape, few enough to redraw quickly.
 CURVE_POINTS = 12
@@ -39,14 +40,15 @@ def class_plan_widget(models=None, devices=None):
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from course_lib.sizing import ENGINES, get_model, list_devices, list_models, list_quants
+    from course_lib.sizing import get_model, list_devices, list_models
 
     models = list(models or list_models())
     devices = list(devices or [d.name for d in list_devices()])
     device = choice(devices, "Machine:", "RTX 4090")
     model = choice(models, "Model:", "llama-3.1-8b")
-    quant = choice(list_quants(), "Quantization:", "Q4_K_M")
-    engine = choice(list(ENGINES), "Engine:", CLASS_ENGINE)
+    engine = engine_choice()
+    engine.value = CLASS_ENGINE  # a class shares one server that batches its requests (notebook 06)
+    quant = choice(engine_formats(CLASS_ENGINE)[0], "Quantization:", "Q4_K_M")
     ctx = context_slider(value=4096, max=32768)
     learners = widgets.IntSlider(value=30, min=1, max=500, description="Learners:", continuous_update=False,
                                  **control())
@@ -57,16 +59,18 @@ def class_plan_widget(models=None, devices=None):
     table = widgets.HTML()
 
     def redraw(*_):
+        if swapping(engine):
+            return
         load = ClassLoad(learners.value, active.value)
         try:
             plan = plan_class(device.value, model.value, quant.value, ctx.value, engine.value, load)
-        except CourseError as exc:  # e.g. vLLM asked for a GGUF quantization: say why, draw nothing
-            verdict.value = f"<b>Not possible:</b> {exc}"
+        except CourseError as exc:  # a setting the engine cannot run: say why, draw nothing
+            verdict.value = error_note(exc)
             table.value = ""
             with plot:
                 plot.clear_output()
             return
-        verdict.value = plan.verdict()
+        verdict.value = plan.verdict() + settings_note(plan.estimate)
         table.value = options_table(plan)
         with plot:
             plot.clear_output(wait=True)
@@ -90,5 +94,6 @@ def class_plan_widget(models=None, devices=None):
             show(fig)
 
     keep_context_within_model(model, ctx, lambda name: get_model(name).max_context)
-    redraw_on(redraw, device, model, quant, engine, ctx, learners, active)
-    return widgets.VBox([device, model, quant, engine, ctx, learners, active, verdict, plot, table])
+    follow_engine(engine, quant, None)
+    redraw_on(redraw, device, model, engine, quant, ctx, learners, active)
+    return widgets.VBox([device, model, engine, quant, ctx, learners, active, verdict, plot, table])

@@ -41,6 +41,7 @@ import psutil
 import pytest
 from browser_support import SERVER_LOGS, VIEWPORT, free_port, stop_process, wait_http_ok
 from lab_helpers import RUN_TIMEOUT_MS, LabPage
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from course_lib.choose import ClassLoad, calibrated_device, class_latency, learner_resources, plan_class, policy_of
@@ -189,6 +190,24 @@ c.JupyterHub.load_roles = [{{"name": {SERVICE_NAME!r}, "scopes": {SERVICE_SCOPES
     return hub, url
 
 
+# Some cell has started ([*]) or run ([n]).
+RUN_STARTED = """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+    .some(e => /\\[(\\*|\\d+)\\]/.test(e.textContent))"""
+
+
+def start_run_all(lab: LabPage, tries: int = 3) -> None:
+    """Run > Run All Cells, again if nothing started: on a loaded machine JupyterLab 4.6 now and then drops the
+    first request of a freshly opened notebook (prompts stay [ ], the kernel idle), in every browser test here."""
+    for _ in range(tries):
+        lab.menu("Run", "Run All Cells")
+        try:
+            lab.page.wait_for_function(RUN_STARTED, timeout=60_000, polling=500)
+            return
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError(f"JupyterLab did not start running the notebook after {tries} tries")
+
+
 class Learner:
     def __init__(self, name: str, hub_url: str, page):
         self.name, self.page = name, page
@@ -202,7 +221,7 @@ class Learner:
         """Clear the outputs and run every cell; `finished` waits for the end (so three can run at once)."""
         self.lab.menu("Edit", "Clear Outputs of All Cells")
         expect(self.page.locator(".jp-CodeCell .jp-OutputArea-output")).to_have_count(0)
-        self.lab.menu("Run", "Run All Cells")
+        start_run_all(self.lab)
 
     def finished(self):
         self.page.wait_for_function(RUN_FINISHED, timeout=RUN_TIMEOUT_MS, polling=500)
@@ -391,7 +410,8 @@ def test_a_class_of_three_on_a_real_hub(browser, screenshots, tmp_path, capsys):
         phases["collected and graded"] = time.monotonic() - began
         rows = {row["student"]: row for row in csv.DictReader(grades.open())}
         totals = {student.split("/")[0]: float(row["total"]) for student, row in rows.items()}
-        assert totals == {"alice": 3.0, "bob": 0.0, "carol": 1.0}, graded.stdout
+        full = float(rows["alice/03_kv_cache_growth"]["max"])  # the solution answers every question
+        assert full > 1 and totals == {"alice": full, "bob": 0.0, "carol": 1.0}, graded.stdout
         returned = llm_course("class", "return", "--hub", hub_url, "--token-file", work / "token", "--submissions",
                               submissions, "--feedback", feedback)
         assert returned.returncode == 0, returned.stderr
@@ -431,3 +451,34 @@ def test_a_class_of_three_on_a_real_hub(browser, screenshots, tmp_path, capsys):
         ratio = measured / planned_value
         assert AGREEMENT[0] < ratio < AGREEMENT[1], f"{what}: measured / planned = {ratio:.2f} ({report})"
 
+
+
+def test_class_plan_calculator_in_jupyterlab(lab, lab_page, screenshots):
+    """The class-size calculator (for notebook 07) in JupyterLab, operated as an instructor would."""
+    from calculator_checks import check_labels, readout_int
+    from lab_helpers import Calculator
+
+    book = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from course_lib.widgets import class_plan_widget\n\nclass_plan_widget()")], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(book, lab.root / "class_plan.ipynb")
+    page = lab_page.open("class_plan.ipynb")
+    start_run_all(lab_page)
+    expect(page.locator(".llm-course-verdict")).to_be_visible(timeout=120_000)
+    lab_page.wait_kernel_idle()
+    lab_page.assert_clean()
+    calc = Calculator(page, "Learners")
+    check_labels(calc)
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert verdict.startswith(f"{readout_int(calc, 'Learners')} learners") and "Assumes llama-server" in verdict
+    assert calc.type_readout("Learners", "300").replace(",", "") == "300"
+    calc.wait_changed(verdict, figure, "typing 300 learners")
+    verdict, figure = calc.verdict_text(), calc.figure_src()
+    assert verdict.startswith("300 learners, 300 at once"), verdict
+    labels = [t.replace("\xa0", " ") for t in calc.dropdown("Engine").evaluate("s => [...s.options].map(o => o.text)")]
+    calc.choose_index("Engine", next(i for i, t in enumerate(labels) if t.startswith("vllm ")))
+    calc.wait_changed(verdict, figure, "choosing vLLM")
+    assert "(vllm, llama-3.1-8b in BF16" in calc.verdict_text()  # its formats follow the engine
+    calc.check_figure_fits_and_is_opaque()
+    calc.screenshot(screenshots / "class_plan_calculator.png")
+    lab_page.assert_clean()
