@@ -45,7 +45,7 @@ PROMPT_TOKENS = 200
 OUTPUT_TOKENS = 200
 CLASS_ENGINE = "llama-server"  # llama.cpp's server batches the class's requests (notebook 06)
 # The single-user Jupyter server beside each learner's kernel. tests/browser/test_hub_class.py measures it
-# under a real hub (about 100 MiB) and fails if it ever outgrows this allowance.
+# under a real hub (about 160 MiB) and fails if it ever outgrows this allowance.
 JUPYTER_SERVER_BYTES = 256 * MIB
 # Kubernetes and JupyterHub round memory to whole multiples of this in the configuration we write.
 MEMORY_STEP = 64 * MIB
