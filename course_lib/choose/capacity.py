@@ -7,7 +7,7 @@ of them active at once, one machine serving a model to all of them.
 * Memory: the server holds the weights once and a KV cache slot per active
   learner (notebooks 01 and 03: `sizing.estimate` for the named engine, with
   `-np N` slots of the learner's context). `max_concurrency` says how many
-  slots fit; more learners than that need more servers.
+  slots fit; more learners than that queue for a slot, or need more servers.
 * Latency: every active learner sends a request at once (the instructor says
   "run this cell"), and notebook 06's batching simulator plays that burst on the
   machine's roofline (bandwidth and FLOP/s, scaled by `efficiency`, 1 = the
@@ -47,7 +47,7 @@ CLASS_ENGINE = "llama-server"  # llama.cpp's server batches the class's requests
 # The single-user Jupyter server beside each learner's kernel. tests/browser/test_hub_class.py measures it
 # under a real hub (about 160 MiB) and fails if it ever outgrows this allowance.
 JUPYTER_SERVER_BYTES = 256 * MIB
-# Kubernetes and JupyterHub round memory to whole multiples of this in the configuration we write.
+# Each learner's memory is rounded up to a whole multiple of this, so the hub's configuration reads cleanly.
 MEMORY_STEP = 64 * MIB
 
 
