@@ -143,6 +143,7 @@ def shared_server():
     if "server" not in _shared:
         from course_lib.runtime import LlamaCppPythonServer
 
+        # One thread, as shared_model(): timings compared across two processes vary less when neither spins.
         _shared["server"] = LlamaCppPythonServer(
-            n_ctx=1024, extra_args=[f"--{k}={v}" for k, v in ONE_TOKEN_AT_A_TIME.items()]).start()
+            n_ctx=1024, n_threads=1, extra_args=[f"--{k}={v}" for k, v in ONE_TOKEN_AT_A_TIME.items()]).start()
     return _shared["server"]
