@@ -54,7 +54,7 @@ def test_an_open_loop_sends_on_its_arrival_times_and_keeps_its_cap(server):
     assert summaries[0].mode == "open" and summaries[0].request_rate == 8.0 and summaries[0].errors == 0
     gaps = [b.scheduled_s - a.scheduled_s for a, b in zip(sent, sent[1:])]
     assert gaps == pytest.approx([1 / 8] * 4)
-    assert all(0 <= r.start_s - r.scheduled_s < 0.5 for r in sent)  # never early; late only by the event loop
+    assert all(-1e-3 <= r.start_s - r.scheduled_s < 0.5 for r in sent)  # on time, late only by the event loop
 
     capped, raw = bench_sync(server.base_url, request_rate="50", requests=4, max_tokens=4, max_concurrency=1,
                              progress=False, keep_results=True)
