@@ -15,6 +15,7 @@ crash. The hidden tests are read once, before any submission runs.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -51,8 +52,6 @@ class GradeOptions:
 
     def hide(self) -> list[Path]:
         """What a sandboxed kernel must not see: every place the hidden tests may be."""
-        import os
-
         places = [self.hidden_dir, REPO_HIDDEN_DIR, os.environ.get(HIDDEN_ENV)]
         return sorted({Path(p).resolve() for p in places if p})
 

@@ -191,8 +191,9 @@ def handles() -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    request_fd, reply_fd, limits = (*map(int, (argv or sys.argv[1:])[:2]), json.loads((argv or sys.argv[1:])[2]))
-    apply_limits(limits)
+    args = argv if argv is not None else sys.argv[1:]
+    request_fd, reply_fd = int(args[0]), int(args[1])
+    apply_limits(json.loads(args[2]))
     for fd in (request_fd, reply_fd):
         os.set_inheritable(fd, False)  # processes the learner starts do not get the grader's channel
     shell = _make_shell()
