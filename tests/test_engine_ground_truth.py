@@ -8,19 +8,29 @@ why they are what they are:
   the rounding of the printed figure: llama.cpp prints two decimals of MiB per
   cache (two caches for sliding-window models), Ollama three significant digits.
 * llama.cpp compute buffer: 20%. The graph allocator's peak differs per backend
-  (CUDA, Metal, CPU) and build, and the course measures it on a CPU only; it
-  is a few percent of a model's total, so 20% of it moves the total by < 1%.
+  (CUDA, Metal, Vulkan, CPU) and build, and the course measures three builds
+  on a CPU only; it is a few percent of a model's total, so 20% of it moves the
+  total by < 1%. Not compared where layers stay on the CPU: ggml's scheduler
+  then copies their weights to the GPU for large batches (op offload), into
+  the GPU's compute buffer.
 * llama.cpp total (model buffers + KV + compute + output): 3%. Weights are
   predicted within 3% of published GGUF files (tests/test_memory.py), the KV
-  cache exactly, and the compute buffer as above.
+  cache exactly, and the compute buffer as above; a tied embedding on a GPU is
+  loaded twice. 6% for a memory-mapped file on Metal: its buffer spans the
+  file from its first to its last tensor, so host tensors in between are
+  printed twice.
 * vLLM weights ("Model loading took"): 3%, as for GGUF files; vLLM also loads
   small buffers (rotary tables) beside the checkpoint's tensors.
 * vLLM pool, its size in tokens and its maximum concurrency: 5%, or 0.5 GiB of
-  pool on small GPUs. The weights are exact, but the activation peak of vLLM's
-  profiling run and its CUDA-graph memory are modelled, not measured: the
-  public logs print 0.4-1.9 GiB of activation and 0.45-0.65 GiB of graphs.
-* Ollama's own total (memory.required.full, from its estimator): 10%; its
-  estimate of the graph is not llama.cpp's allocation.
+  pool on small GPUs. The weights are exact, the activation peak of vLLM's
+  profiling run is modelled (a layer's MLP, or the sampling step after it:
+  printed 5.58 GiB, modelled within 2%), CUDA graphs are an assumption, and
+  vLLM's memory outside PyTorch (cuBLAS workspaces, loaded kernels: 0.07-0.35
+  GiB where the logs print it) is not modelled.
+* Ollama's own total (memory.required.full, "total memory"): 15%. It is
+  Ollama's estimate, not llama.cpp's allocation: its graph term is a formula
+  that can be far above what llama.cpp reserves (phi-3-mini at 131,072 tokens:
+  8 GiB estimated, 0.4 GiB allocated), which the allocation total above checks.
 
 `pytest -s` prints the per-engine error table (median and worst).
 """
@@ -28,6 +38,7 @@ why they are what they are:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -40,8 +51,9 @@ SHIPPED = Path(__file__).resolve().parents[1] / "course_lib" / "data" / GROUND_T
 # A table being harvested can be checked before it ships: LLM_COURSE_GROUND_TRUTH=path/to/table.json.
 TABLE = Path(os.environ.get("LLM_COURSE_GROUND_TRUTH") or SHIPPED)
 TOLERANCE = {"compute buffer": 0.20, "total": 0.03, "vLLM weights": 0.03, "vLLM pool": 0.05, "vLLM tokens": 0.05,
-             "vLLM concurrency": 0.05, "Ollama total": 0.10}
+             "vLLM concurrency": 0.05, "Ollama total": 0.15}
 POOL_FLOOR = 0.5 * GIB
+METAL_MAPPED_TOTAL = 0.06
 MIN_SETUPS = 30
 
 
@@ -77,11 +89,15 @@ def test_kv_cache_is_exact_where_the_architecture_decides_it(comparisons):
 
 
 @pytest.mark.parametrize("quantity", sorted(TOLERANCE))
-def test_within_the_stated_tolerance(comparisons, quantity):
+def test_within_the_stated_tolerance(setups, comparisons, quantity):
+    pools = {c.setup: c.printed for c in comparisons if c.quantity == "vLLM pool"}
+    metal_mapped = {row["id"] for row in setups if re.search(r"(Metal|MTL\d)_Mapped model buffer", row["log"])}
     for c in (c for c in comparisons if c.quantity == quantity):
         allowed = TOLERANCE[quantity]
-        if quantity == "vLLM pool":
-            allowed = max(allowed, POOL_FLOOR / c.printed)
+        if quantity.startswith("vLLM") and quantity != "vLLM weights" and c.setup in pools:
+            allowed = max(allowed, POOL_FLOOR / pools[c.setup])  # tokens and concurrency follow the pool
+        if quantity == "total" and c.setup in metal_mapped:
+            allowed = METAL_MAPPED_TOTAL
         assert abs(c.error) <= allowed, f"{c.setup}: {quantity} {c.error:+.2%} (allowed {allowed:.0%})"
 
 

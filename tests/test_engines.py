@@ -137,3 +137,54 @@ def test_vllm_refuses_what_it_does_not_have():
         estimate("llama-3.1-8b", "BF16", engine="vllm", device=card, flash_attn="on")
     with pytest.raises(CourseError, match="has no setting gpu_memory_utilization"):
         estimate("llama-3.1-8b", engine="ollama", gpu_memory_utilization=0.5)
+
+
+# What llama.cpp printed ("compute buffer size") for builds older than the installed one, on this machine, through
+# their xllamacpp wheels (`pip install --target DIR xllamacpp==2026.5.9294`, then PYTHONPATH=DIR and
+# course_lib.runtime.measure_server_memory): (build, model, -c, -np, -fa, -ub, --swa-full, MiB printed).
+OLDER_BUILDS = [
+    ("b9294", "gemma", 4096, 1, "on", 512, False, 514.50),  # a row of logits for every micro-batch token
+    ("b9294", "gemma", 65536, 1, "off", 128, False, 162.82),
+    ("b9294", "smollm2", 32768, 1, "on", 512, False, 101.64),  # the F32 mask and its F16 cast, together
+    ("b9294", "smollm2", 65536, 1, "on", 512, True, 197.64),
+    ("b9294", "smollm2", 32768, 1, "off", 512, False, 646.38),
+    ("b9538", "gemma", 4096, 1, "on", 512, False, 22.77),  # one row per slot since PR #23861
+    ("b9538", "gemma", 32768, 1, "off", 512, False, 331.76),
+    ("b9538", "smollm2", 4096, 1, "on", 512, False, 17.51),
+    ("b9538", "smollm2", 65536, 1, "on", 512, True, 77.51),
+]
+
+
+@pytest.mark.parametrize("build, model, n_ctx, parallel, fa, ubatch, swa_full, printed_mib", OLDER_BUILDS)
+def test_older_llama_server_builds_as_measured(gemma_path, build, model, n_ctx, parallel, fa, ubatch, swa_full,
+                                               printed_mib):
+    from course_lib.runtime import instruct_model_path
+
+    path = gemma_path if model == "gemma" else instruct_model_path()
+    est = estimate(path, n_ctx=n_ctx // parallel, concurrency=parallel, engine="llama-server", engine_version=build,
+                   flash_attn=fa, n_ubatch=ubatch, swa_full=swa_full)
+    assert est.compute_buffer_bytes / (printed_mib * 2**20) - 1 == pytest.approx(0, abs=0.012), est.engine_settings
+
+
+def test_ollama_before_0_30_ran_its_own_runner():
+    one_stream = estimate("llama-3.1-8b", n_ctx=2048, concurrency=4, engine="ollama", engine_version="0.11.4")
+    streams = estimate("llama-3.1-8b", n_ctx=2048, concurrency=4, engine="ollama", engine_version="0.11.5")
+    assert one_stream.engine_settings["flags"].startswith("ollama: ollama runner --ctx-size 8192 --parallel 4")
+    assert one_stream.engine_settings["kv_unified"] and not streams.engine_settings["kv_unified"]
+    assert one_stream.kv_cache_bytes == streams.kv_cache_bytes  # the same cells, read by every sequence or by one
+    assert one_stream.compute_buffer_bytes > streams.compute_buffer_bytes  # attention over all 8,192 cells
+    assert streams.engine_settings["n_outputs_max"] == 512  # a row of logits per micro-batch token, as then
+
+
+def test_vllm_sampler_peak():
+    """vLLM's profiling run samples max_num_seqs rows of the vocabulary: a sort of them without FlashInfer."""
+    card = get_device("H100 80GB")
+    kwargs = dict(n_ctx=4096, engine="vllm", device=card, max_num_seqs=1024, max_num_batched_tokens=8192)
+    torch_sort = estimate("qwen3-30b-a3b", "BF16", engine_version="0.10.1.1", **kwargs)
+    flashinfer = estimate("qwen3-30b-a3b", "BF16", topk_topp_sampler="flashinfer", **kwargs)
+    assert get_profile("vllm", "0.10.1.1").default("topk_topp_sampler") == "pytorch"  # a `pip install vllm`
+    # vLLM 0.10.2 printed "5.58 GiB for peak activation" for this model and these settings.
+    assert torch_sort.engine_settings["activation_peak_bytes"] / (5.58 * GIB) == pytest.approx(1, abs=0.02)
+    assert flashinfer.engine_settings["activation_peak_bytes"] < torch_sort.engine_settings["activation_peak_bytes"] / 2
+    with pytest.raises(CourseError, match="samples top-k/top-p with"):
+        estimate("qwen3-30b-a3b", "BF16", topk_topp_sampler="cuda", **kwargs)

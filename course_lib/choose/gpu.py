@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from course_lib.errors import CourseError
 from course_lib.sizing.catalogue import get_device, list_devices
-from course_lib.sizing.engines import VLLM, get_profile
+from course_lib.sizing.engine_profiles import VLLM
+from course_lib.sizing.engines import get_profile
 from course_lib.sizing.memory import estimate, fits, on_device
 from course_lib.sizing.speed import decode_tok_s_bound
 

@@ -129,7 +129,10 @@ def _serve(argv: list[str] | None = None) -> int:
 
     params = xllamacpp.CommonParams()
     params.model.path = args.model
-    params.hostnames = [args.host]
+    if hasattr(params, "hostnames"):
+        params.hostnames = [args.host]
+    else:  # wheels before llama.cpp ~b9500 take a single host name
+        params.hostname = args.host
     params.port = args.port
     params.n_ctx = args.n_ctx
     params.n_parallel = args.parallel

@@ -2,7 +2,8 @@
 
 Architecture (`architecture`, `catalogue`, `load`), parameter counts
 (`params`), weight bytes (`weights`), KV cache (`kv`, `paged`), engine buffers
-(`buffers`), engine profiles with every memory-deciding default (`engines`),
+(`buffers`), engine profiles with every memory-deciding default
+(`engine_profiles`, resolved by `engines`),
 vLLM's paged pool (`vllm`), the estimate and its budget (`memory`), the one
 search for the largest context and concurrency (`fit`), CPU offload
 (`offload`), decode speed bounds (`speed`) and a popular guide's formula
@@ -14,9 +15,9 @@ from course_lib.sizing.buffers import (CUDA_CONTEXT_BYTES, F32, LLAMA_CPP_PYTHON
                                       GraphWorkspace, compute_buffer_bytes, layer_widths, output_buffer_bytes)
 from course_lib.sizing.catalogue import (QKV_BIAS_MODEL_TYPES, Device, arch_extras, custom_device, get_device,
                                          get_model, list_devices, list_models, model_row)
-from course_lib.sizing.engines import (DEFAULT_ENGINE, ENGINES, FLASH_ATTN_CHOICES, Default, EngineProfile,
-                                      LlamaCppSettings, engine_versions, get_profile, list_profiles,
-                                      resolve_llama_cpp)
+from course_lib.sizing.engine_profiles import Default, EngineProfile
+from course_lib.sizing.engines import (DEFAULT_ENGINE, ENGINES, FLASH_ATTN_CHOICES, LlamaCppSettings, engine_versions,
+                                      get_profile, list_profiles, resolve_llama_cpp)
 from course_lib.sizing.fit import (CARD_24GB, MAX_SEARCH_CONTEXT, MAX_SEARCH_SEQUENCES, FitAnswer, engine_context,
                                    fit_answer, max_concurrency, max_context, solve_budget)
 from course_lib.sizing.ground_truth import (Comparison, compare, error_table, format_error_table, load_ground_truth,

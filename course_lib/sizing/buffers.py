@@ -53,6 +53,9 @@ class GraphWorkspace:
     feed_forward: tuple[int, int, int, int]  # (ff, h, q, kv) at the feed-forward peak
     sandwich_attention: tuple[int, int, int]  # the same for Gemma 2/3, which also normalise after each block
     sandwich_feed_forward: tuple[int, int, int, int]
+    # Before llama.cpp PR #23764 (2026-05-29) the mask was an F32 input cast to F16 for flash attention:
+    # both are alive at the cast, with this many hidden-size rows beside them (0: the mask is F16 already).
+    mask_cast_hidden: int = 0
 
 
 # llama-cpp-python 0.3.36's bundled llama.cpp, measured on Gemma 3 270M (Gemma family) and SmolLM2 135M
@@ -63,6 +66,14 @@ LLAMA_CPP_PYTHON_GRAPH = GraphWorkspace("llama-cpp-python 0.3.36", attention=(3,
 # Llama family; for Gemma two more beside the scores and a K/V-sized tensor at the feed-forward peak.
 LLAMA_SERVER_GRAPH = GraphWorkspace("llama.cpp b11549", attention=(4, 2, 2), feed_forward=(3, 4, 1, 0),
                                     sandwich_attention=(5, 3, 0), sandwich_feed_forward=(3, 3, 1, 1))
+# llama.cpp b9538 (xllamacpp 2026.6.9538) measures as llama-cpp-python's bundled build; b9294 (xllamacpp
+# 2026.5.9294) too beside the scores and the MLP, but it casts the flash-attention mask (five hidden
+# rows alive beside the two masks, measured on SmolLM2: Gemma's logits hide that stage at every context).
+LLAMA_CPP_B9538_GRAPH = GraphWorkspace("llama.cpp b9538", attention=(3, 2, 2), feed_forward=(3, 3, 1, 0),
+                                       sandwich_attention=(3, 3, 0), sandwich_feed_forward=(3, 3, 1, 0))
+LLAMA_CPP_B9294_GRAPH = GraphWorkspace("llama.cpp b9294", attention=(3, 2, 2), feed_forward=(3, 3, 1, 0),
+                                       sandwich_attention=(3, 3, 0), sandwich_feed_forward=(3, 3, 1, 0),
+                                       mask_cast_hidden=5)
 
 
 def layer_widths(arch: ModelArch) -> tuple[int, int, int, int]:
@@ -104,13 +115,16 @@ def compute_buffer_bytes(arch: ModelArch, n_ctx: int, n_ubatch: int = N_UBATCH, 
     rows = ub if n_outputs is None else min(int(n_outputs), ub)
     logits = F32 * rows * (arch.vocab_size + 2 * h)
     # The masks are graph inputs: alive through every layer. F32 for the scores, F16 for flash attention.
-    masks = ub * (n_ctx + n_swa) * (F16 if flash_attn else F32)
+    cells = ub * (n_ctx + n_swa)
+    masks = cells * (F16 if flash_attn else F32)
     sandwich = _is_sandwich(arch)
     a_h, a_q, a_kv = graph.sandwich_attention if sandwich else graph.attention
     f_ff, f_h, f_q, f_kv = graph.sandwich_feed_forward if sandwich else graph.feed_forward
     feed_forward = f_ff * ff + f_h * h + f_q * q + f_kv * kv
     attention = 0 if flash_attn else arch.n_heads * n_ctx + a_h * h + a_q * q + a_kv * kv
     layers = masks + F32 * ub * (max(attention, feed_forward) + INPUT_VALUES_PER_TOKEN)
+    if flash_attn and graph.mask_cast_hidden:  # the F32 mask and its F16 cast, together, once
+        layers = max(layers, cells * (F32 + F16) + F32 * ub * (graph.mask_cast_hidden * h + INPUT_VALUES_PER_TOKEN))
     return int(max(logits, layers))
 
 

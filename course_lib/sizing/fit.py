@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from course_lib.errors import require_positive
 from course_lib.sizing.catalogue import Device, get_device, list_models
-from course_lib.sizing.engines import LLAMA_CPP, get_profile
+from course_lib.sizing.engine_profiles import LLAMA_CPP
+from course_lib.sizing.engines import get_profile
 from course_lib.sizing.kv import LLAMA_CPP_CTX_PAD
 from course_lib.sizing.memory import (DEFAULT_CONTEXT, DEFAULT_HEADROOM, MemoryEstimate, engine_budget_bytes,
                                       estimate, fits, on_device, resize)

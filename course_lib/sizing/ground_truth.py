@@ -12,6 +12,7 @@ tests/test_engine_ground_truth.py holds the tolerances.
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from dataclasses import dataclass
 from importlib import resources
@@ -21,6 +22,7 @@ from course_lib.errors import CourseError
 from course_lib.sizing.catalogue import Device, get_device
 from course_lib.sizing.engines import engine_versions, get_profile
 from course_lib.sizing.memory import MemoryEstimate, estimate
+from course_lib.sizing.weights import tensor_sizes
 
 GROUND_TRUTH_FILE = "engine_ground_truth.json"
 
@@ -65,17 +67,39 @@ def _device(row: dict) -> Device | None:
         return None
 
 
+# Settings a row's full log states outside the excerpt the table keeps, read at the source.
+FROM_FULL_LOG = {
+    # log/vllm-7B-1gpuA10080GB-*.log line 26: "[topk_topp_sampler.py:50] Using FlashInfer for top-p & top-k sampling."
+    "https://github.com/dennislee22/vLLM-benchmarking/": {"topk_topp_sampler": "flashinfer"},
+}
+
+
+def vllm_sampler(log: str) -> str | None:
+    """The top-k/top-p sampler a vLLM log says it chose (vllm/v1/sample/ops/topk_topp_sampler.py), if it says."""
+    if "Using FlashInfer for top-p & top-k sampling" in log:
+        return "flashinfer"
+    if "PyTorch-native implementation of top-p & top-k sampling" in log:
+        return "pytorch"
+    return None
+
+
 def predict(row: dict) -> MemoryEstimate:
     """Our estimate of one setup, with every setting the row states and the engine's defaults for the rest."""
     s = {k: v for k, v in (row.get("settings") or {}).items() if v is not None}
+    for prefix, stated in FROM_FULL_LOG.items():
+        if str(row.get("source", "")).startswith(prefix):
+            s = {**stated, **s}
     engine = row["engine"]
     profile = profile_for(engine, row.get("engine_version"))
     kw = dict(engine=profile, device=_device(row))
     if engine == "vllm":
         for name in ("gpu_memory_utilization", "max_num_seqs", "max_num_batched_tokens", "block_size",
-                     "enforce_eager"):
+                     "enforce_eager", "topk_topp_sampler"):
             if name in s:
                 kw[name] = s[name]
+        sampler = vllm_sampler(row.get("log") or "")
+        if sampler and "topk_topp_sampler" not in kw:
+            kw["topk_topp_sampler"] = sampler
         return estimate(row["model"], row["quant"], s.get("max_model_len") or 4096, None,
                         s.get("kv_cache_dtype"), **kw)
     slots = int(s.get("ollama_num_parallel") or s.get("n_parallel") or 1)
@@ -106,6 +130,12 @@ class Comparison:
         return self.predicted / self.printed - 1
 
 
+def partially_offloaded(row: dict) -> bool:
+    """Did llama.cpp leave some layers on the CPU ("offloaded 49/65 layers to GPU" in the row's log)?"""
+    found = re.search(r"offloaded (\d+)/(\d+) layers", row.get("log") or "")
+    return bool(found) and int(found.group(1)) < int(found.group(2))
+
+
 def compare(row: dict) -> list[Comparison]:
     """Each number the engine printed that the estimate also gives, side by side."""
     est = predict(row)
@@ -126,7 +156,10 @@ def compare(row: dict) -> list[Comparison]:
             add("vLLM concurrency", p.get("vllm_max_concurrency_x"), est.max_concurrency_x)
         return out
     add("KV cache", kv, est.kv_cache_bytes)
-    add("compute buffer", p.get("compute_buffer_bytes"), est.compute_buffer_bytes)
+    if not partially_offloaded(row):
+        # With layers left on the CPU, ggml's scheduler copies their weights to the GPU for large batches
+        # (op offload) into the GPU's compute buffer: a staging area the course does not model.
+        add("compute buffer", p.get("compute_buffer_bytes"), est.compute_buffer_bytes)
     if p.get("model_buffer_bytes") and kv and p.get("compute_buffer_bytes"):
         # Everything llama.cpp reserved, on the device and on the host (the embedding stays on the host).
         printed = sum(p.get(k) or 0 for k in ("model_buffer_bytes", "host_model_buffer_bytes",
@@ -134,6 +167,9 @@ def compare(row: dict) -> list[Comparison]:
                                                "output_buffer_bytes")) + kv
         ours = est.weights_bytes + est.kv_cache_bytes + est.compute_buffer_bytes + (
             est.output_buffer_bytes if p.get("output_buffer_bytes") else 0)
+        if est.arch.tied_embeddings and p.get("host_model_buffer_bytes"):
+            # A tied embedding is loaded twice: on the host for the lookup, on the GPU as the output layer.
+            ours += next(b for name, _, _, b in tensor_sizes(est.arch, est.quant) if name == "token_embd.weight")
         add("total", printed, ours)
     add("Ollama total", p.get("ollama_memory_required_full_bytes"), est.total_bytes)
     return out

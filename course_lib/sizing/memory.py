@@ -26,8 +26,8 @@ from course_lib.errors import CourseError, require_positive
 from course_lib.sizing.architecture import ModelArch
 from course_lib.sizing.buffers import CUDA_CONTEXT_BYTES, compute_buffer_bytes, output_buffer_bytes
 from course_lib.sizing.catalogue import Device, get_device
-from course_lib.sizing.engines import (LLAMA_CPP, VLLM, EngineProfile, get_profile, llama_cpp_cells,
-                                       resolve_llama_cpp)
+from course_lib.sizing.engine_profiles import LLAMA_CPP, VLLM, EngineProfile
+from course_lib.sizing.engines import get_profile, llama_cpp_cells, resolve_llama_cpp
 from course_lib.sizing.kv import kv_bytes_per_token, kv_caches
 from course_lib.sizing.load import resolve_model
 from course_lib.sizing.params import count_params
@@ -236,7 +236,10 @@ def budget_rule(est: MemoryEstimate, device) -> str:
     if profile is not None and profile.backend == VLLM:
         return f"vLLM's gpu_memory_utilization ({est.engine_settings['gpu_memory_utilization']:g}) of total memory"
     if profile is not None and "fit_margin" in profile.defaults:
-        return f"{profile.engine}'s --fit margin ({profile.default('fit_margin') / 2**30:g} GiB free){cuda}"
+        margin = profile.default("fit_margin")
+        if "command" in profile.defaults:  # Ollama's own runner: its scheduler's minimum free memory
+            return f"{profile.label}'s minimum free memory ({margin / 2**20:g} MiB){cuda}"
+        return f"{profile.engine}'s --fit margin ({margin / 2**30:g} GiB free){cuda}"
     return f"{DEFAULT_HEADROOM:.0%} headroom{cuda}"
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from course_lib.errors import CourseError, require_positive
 from course_lib.sizing.buffers import CUDA_CONTEXT_BYTES
 from course_lib.sizing.catalogue import get_device
-from course_lib.sizing.engines import LLAMA_CPP, get_profile
+from course_lib.sizing.engine_profiles import LLAMA_CPP
+from course_lib.sizing.engines import get_profile
 from course_lib.sizing.load import resolve_model
 from course_lib.sizing.memory import DEFAULT_HEADROOM, estimate
 from course_lib.sizing.speed import bytes_read_per_token

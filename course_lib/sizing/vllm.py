@@ -31,9 +31,13 @@ KV_DTYPE_BYTES = {"auto": BF16, "bf16": BF16, "bfloat16": BF16, "f16": BF16, "fl
 # vLLM's estimate of its CUDA graphs' memory (v0.21+), printed as "Estimated CUDA graph memory: X GiB";
 # the public logs the course read show 0.45-0.65 GiB. An assumption, labelled as one wherever it is shown.
 CUDAGRAPH_BYTES = 550 * MIB
-# The sampler's warm-up in the profiling run holds vocabulary-wide F32 rows per sequence: logits,
-# probabilities and log-probabilities. A model of vLLM's sampler, checked against the printed peaks.
-SAMPLER_ROWS = 3
+# The profiling run ends with one sampling step for max_num_seqs sequences with top-k and top-p on
+# (gpu_model_runner.py _dummy_sampler_run), holding this many bytes per sequence per vocabulary entry:
+# FlashInfer: the logits in the model's dtype (2) and in F32 (4), the masked logits (4) and probabilities (4);
+# PyTorch (topk_topp_sampler.py apply_top_k_top_p): the logits (2 + 4) and a full sort of them, values (4)
+# and int64 indices (8) plus the radix sort's index input (8) and alternate buffers (4 + 8). 38 is checked
+# against the 5.58 GiB vLLM 0.10.2 printed for 1,024 x 151,936 (38.5 with the hidden states).
+SAMPLER_BYTES = {"flashinfer": 14, "pytorch": 38}
 
 
 def batch_defaults(device: Device) -> tuple[int, int]:
@@ -50,17 +54,19 @@ def _kv_dtype(kv_type) -> tuple[str, int]:
     return key, KV_DTYPE_BYTES[key]
 
 
-def activation_peak_bytes(arch: ModelArch, batched_tokens: int, max_num_seqs: int) -> int:
-    """Peak activation memory of vLLM's profiling run: one forward pass of `batched_tokens` tokens in BF16.
+def activation_peak_bytes(arch: ModelArch, batched_tokens: int, max_num_seqs: int, sampler: str = "flashinfer") -> int:
+    """Peak activation memory of vLLM's profiling run: one forward pass of `batched_tokens` tokens in BF16,
+    then one sampling step for `max_num_seqs` sequences.
 
-    The largest live set is a layer's MLP (gate and up projections, their
-    product) with the hidden states around it and the attention projections,
-    plus the sampler's vocabulary-wide rows for `max_num_seqs` sequences.
+    The forward pass peaks in a layer's MLP (gate and up projections, their
+    product) with the hidden states around it and the attention projections;
+    its intermediates are freed before sampling, which keeps only the hidden
+    states, so the peak is the larger of the two.
     """
     h, q, kv, ff = layer_widths(arch)
-    layer = BF16 * batched_tokens * (3 * ff + 2 * h + q + 2 * kv)
-    sampler = 4 * SAMPLER_ROWS * max_num_seqs * arch.vocab_size
-    return int(layer + sampler)
+    forward = BF16 * batched_tokens * (3 * ff + 2 * h + q + 2 * kv)
+    sampling = BF16 * batched_tokens * h + SAMPLER_BYTES[sampler] * max_num_seqs * arch.vocab_size
+    return int(max(forward, sampling))
 
 
 def vllm_memory(arch: ModelArch, base: dict, profile, device: Device, choices: dict) -> dict:
@@ -83,13 +89,16 @@ def vllm_memory(arch: ModelArch, base: dict, profile, device: Device, choices: d
     seqs = min(seqs, tokens)
     block = int(require_positive("block_size", chosen("block_size")))
     dtype, dtype_bytes = _kv_dtype(choices.get("kv_type"))
+    sampler = chosen("topk_topp_sampler")
+    if sampler not in SAMPLER_BYTES:
+        raise CourseError(f"vLLM samples top-k/top-p with {' or '.join(SAMPLER_BYTES)}, not {sampler!r}")
     for name in ("flash_attn", "swa_full", "n_ubatch", "n_batch"):
         if choices.get(name) is not None:
             raise CourseError(f"vLLM has no {name.replace('_', '-')} setting (that is llama.cpp's)")
     concurrency = int(choices.get("concurrency") or 1)
     per_token = kv_bytes_per_token(arch, "f16", include_swa=True) * dtype_bytes // BF16
     requested = int(device.memory_bytes * util)
-    activation = activation_peak_bytes(arch, tokens, seqs)
+    activation = activation_peak_bytes(arch, tokens, seqs, sampler)
     eager = bool(choices.get("enforce_eager"))
     graphs = CUDAGRAPH_BYTES if profile.default("cudagraph_profiling") and not eager else 0
     pool = requested - base["weights_bytes"] - activation - graphs
@@ -97,7 +106,7 @@ def vllm_memory(arch: ModelArch, base: dict, profile, device: Device, choices: d
     pool_tokens = blocks * block
     settings = {"gpu_memory_utilization": util, "max_model_len": max_model_len, "max_num_seqs": seqs,
                 "max_num_batched_tokens": tokens, "block_size": block, "kv_cache_dtype": dtype,
-                "enforce_eager": eager, "cudagraph_memory_estimated": bool(graphs),
+                "enforce_eager": eager, "topk_topp_sampler": sampler, "cudagraph_memory_estimated": bool(graphs),
                 "cudagraph_bytes": graphs, "activation_peak_bytes": activation}
     settings["flags"] = (f"vllm serve --gpu-memory-utilization {util:g} --max-model-len {max_model_len} "
                          f"--max-num-seqs {seqs} --max-num-batched-tokens {tokens} --block-size {block} "
