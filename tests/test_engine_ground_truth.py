@@ -21,16 +21,20 @@ why they are what they are:
   printed twice.
 * vLLM weights ("Model loading took"): 3%, as for GGUF files; vLLM also loads
   small buffers (rotary tables) beside the checkpoint's tensors.
-* vLLM pool, its size in tokens and its maximum concurrency: 5%, or 0.5 GiB of
-  pool on small GPUs. The weights are exact, the activation peak of vLLM's
-  profiling run is modelled (a layer's MLP, or the sampling step after it:
-  printed 5.58 GiB, modelled within 2%), CUDA graphs are an assumption, and
-  vLLM's memory outside PyTorch (cuBLAS workspaces, loaded kernels: 0.07-0.35
-  GiB where the logs print it) is not modelled.
-* Ollama's own total (memory.required.full, "total memory"): 15%. It is
-  Ollama's estimate, not llama.cpp's allocation: its graph term is a formula
-  that can be far above what llama.cpp reserves (phi-3-mini at 131,072 tokens:
-  8 GiB estimated, 0.4 GiB allocated), which the allocation total above checks.
+* vLLM pool, its size in tokens and its maximum concurrency: 5%, or 2% of
+  vLLM's share of the card where the pool is a small rest of it. The pool is
+  the share less weights, activations and CUDA graphs, so every error in those
+  lands on it: the weights are within 1%, the activation peak of the profiling
+  run is modelled (a layer's MLP, or the sampling step after it: printed 5.58
+  GiB, modelled within 2%), CUDA graphs and what CUDA keeps back of the card
+  are assumptions, and vLLM's memory outside PyTorch (cuBLAS workspaces, loaded
+  kernels: 0.07-0.35 GiB where the logs print it) is not modelled.
+* Ollama's own total (memory.required.full, "total memory"): from 20% above
+  the course's figure to 5% below it. The course predicts what llama.cpp
+  allocates (checked above); Ollama's figure is its scheduler's estimate,
+  meant to be safe, so it sits at or above the allocation, by up to a fifth
+  where its graph formula is generous (phi-3-mini at 131,072 tokens: 8 GiB
+  estimated, 0.4 GiB allocated).
 
 `pytest -s` prints the per-engine error table (median and worst).
 """
@@ -44,15 +48,16 @@ from pathlib import Path
 import pytest
 
 from course_lib.sizing.ground_truth import (GROUND_TRUTH_FILE, compare, error_table, format_error_table,
-                                            load_ground_truth)
-from course_lib.units import GIB, MIB
+                                            load_ground_truth, predict)
+from course_lib.units import MIB
 
 SHIPPED = Path(__file__).resolve().parents[1] / "course_lib" / "data" / GROUND_TRUTH_FILE
 # A table being harvested can be checked before it ships: LLM_COURSE_GROUND_TRUTH=path/to/table.json.
 TABLE = Path(os.environ.get("LLM_COURSE_GROUND_TRUTH") or SHIPPED)
 TOLERANCE = {"compute buffer": 0.20, "total": 0.03, "vLLM weights": 0.03, "vLLM pool": 0.05, "vLLM tokens": 0.05,
-             "vLLM concurrency": 0.05, "Ollama total": 0.15}
-POOL_FLOOR = 0.5 * GIB
+             "vLLM concurrency": 0.05, "Ollama total": 0.20}
+OLLAMA_ESTIMATE_BELOW = 0.05  # Ollama's estimate may be at most this much below the course's figure
+SHARE_FLOOR = 0.02
 METAL_MAPPED_TOTAL = 0.06
 MIN_SETUPS = 30
 
@@ -91,13 +96,17 @@ def test_kv_cache_is_exact_where_the_architecture_decides_it(comparisons):
 @pytest.mark.parametrize("quantity", sorted(TOLERANCE))
 def test_within_the_stated_tolerance(setups, comparisons, quantity):
     pools = {c.setup: c.printed for c in comparisons if c.quantity == "vLLM pool"}
+    shares = {row["id"]: predict(row).engine_settings["share_bytes"] for row in setups if row["id"] in pools}
     metal_mapped = {row["id"] for row in setups if re.search(r"(Metal|MTL\d)_Mapped model buffer", row["log"])}
     for c in (c for c in comparisons if c.quantity == quantity):
         allowed = TOLERANCE[quantity]
         if quantity.startswith("vLLM") and quantity != "vLLM weights" and c.setup in pools:
-            allowed = max(allowed, POOL_FLOOR / pools[c.setup])  # tokens and concurrency follow the pool
+            allowed = max(allowed, SHARE_FLOOR * shares[c.setup] / pools[c.setup])  # tokens, concurrency: the pool's
         if quantity == "total" and c.setup in metal_mapped:
             allowed = METAL_MAPPED_TOTAL
+        if quantity == "Ollama total":  # our figure below Ollama's safe estimate, by up to `allowed`
+            assert -allowed <= c.error <= OLLAMA_ESTIMATE_BELOW, f"{c.setup}: {quantity} {c.error:+.2%}"
+            continue
         assert abs(c.error) <= allowed, f"{c.setup}: {quantity} {c.error:+.2%} (allowed {allowed:.0%})"
 
 

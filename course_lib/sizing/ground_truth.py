@@ -22,6 +22,7 @@ from course_lib.errors import CourseError
 from course_lib.sizing.catalogue import Device, get_device
 from course_lib.sizing.engines import engine_versions, get_profile
 from course_lib.sizing.memory import MemoryEstimate, estimate
+from course_lib.sizing.vllm import CUDA_SHORTFALL_BYTES
 from course_lib.sizing.weights import tensor_sizes
 
 GROUND_TRUTH_FILE = "engine_ground_truth.json"
@@ -57,8 +58,10 @@ def _device(row: dict) -> Device | None:
     gpu = row.get("gpu")
     if not gpu:
         return None
-    # vLLM sizes its share from the total the driver reports, which it prints; use it when the row has it.
-    total = (row.get("printed") or {}).get("vllm_total_gpu_bytes") or gpu.get("memory_bytes")
+    # vLLM sizes its share from the total CUDA reports, which it prints: where the row has it, the card holds
+    # that plus what CUDA keeps back (the estimate takes it off again).
+    printed = (row.get("printed") or {}).get("vllm_total_gpu_bytes")
+    total = int(printed) + CUDA_SHORTFALL_BYTES if printed else gpu.get("memory_bytes")
     if total:
         return Device(gpu["name"], "gpu", int(total) * int(gpu.get("count") or 1), 0.0)
     try:

@@ -222,7 +222,9 @@ def engine_budget_bytes(est: MemoryEstimate, device, headroom: float = DEFAULT_H
     device = get_device(device)
     profile = est.profile
     if profile is not None and profile.backend == VLLM:
-        return int(device.memory_bytes * est.engine_settings["gpu_memory_utilization"])
+        from course_lib.sizing.vllm import share_bytes
+
+        return share_bytes(device, est.engine_settings["gpu_memory_utilization"])
     if profile is not None and "fit_margin" in profile.defaults:
         return int(device.usable_bytes) - runtime_bytes(device) - profile.default("fit_margin")
     return budget_bytes(device, headroom)
@@ -234,7 +236,8 @@ def budget_rule(est: MemoryEstimate, device) -> str:
     profile = est.profile
     cuda = " and the CUDA context" if runtime_bytes(device) else ""
     if profile is not None and profile.backend == VLLM:
-        return f"vLLM's gpu_memory_utilization ({est.engine_settings['gpu_memory_utilization']:g}) of total memory"
+        return (f"vLLM's gpu_memory_utilization ({est.engine_settings['gpu_memory_utilization']:g}) of the memory "
+                "CUDA reports")
     if profile is not None and "fit_margin" in profile.defaults:
         margin = profile.default("fit_margin")
         if "command" in profile.defaults:  # Ollama's own runner: its scheduler's minimum free memory

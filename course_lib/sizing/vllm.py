@@ -2,9 +2,10 @@
 
 Derived in notebook 03 (paged allocation) and used by notebook 07. vLLM does
 not size memory from the context you ask for. At start-up it takes
-`gpu_memory_utilization` of the GPU's *total* memory, loads the weights, runs
-one forward pass of `max_num_batched_tokens` dummy tokens to measure the peak
-activation memory, and (from v0.21) estimates what its CUDA graphs will take.
+`gpu_memory_utilization` of the GPU's *total* memory (as CUDA reports it),
+loads the weights, runs one forward pass of `max_num_batched_tokens` dummy
+tokens and one sampling step to measure the peak activation memory, and (from
+v0.21) estimates what its CUDA graphs will take.
 Whatever is left becomes the KV pool, cut into blocks of `block_size` tokens
 (vllm/v1/worker/gpu_worker.py determine_available_memory). It prints the pool
 ("Available KV cache memory: X GiB"), its size in tokens ("GPU KV cache size:
@@ -38,6 +39,17 @@ CUDAGRAPH_BYTES = 550 * MIB
 # and int64 indices (8) plus the radix sort's index input (8) and alternate buffers (4 + 8). 38 is checked
 # against the 5.58 GiB vLLM 0.10.2 printed for 1,024 x 151,936 (38.5 with the hidden states).
 SAMPLER_BYTES = {"flashinfer": 14, "pytorch": 38}
+
+
+# CUDA reports less memory than the card has (what the driver keeps), and vLLM takes its share of what CUDA
+# reports: 23.58 GiB of an RTX 3090's 24 GiB (vLLM 0.6.4's log), 79.18 GiB of an H100's 79.65 GiB (vLLM 0.10.2's,
+# against nvidia-smi). An assumption, labelled as one wherever it is shown.
+CUDA_SHORTFALL_BYTES = 512 * MIB
+
+
+def share_bytes(device: Device, utilization: float) -> int:
+    """vLLM's share: `gpu_memory_utilization` of the total memory CUDA reports on `device`."""
+    return int((device.memory_bytes - CUDA_SHORTFALL_BYTES) * utilization)
 
 
 def batch_defaults(device: Device) -> tuple[int, int]:
@@ -97,7 +109,7 @@ def vllm_memory(arch: ModelArch, base: dict, profile, device: Device, choices: d
             raise CourseError(f"vLLM has no {name.replace('_', '-')} setting (that is llama.cpp's)")
     concurrency = int(choices.get("concurrency") or 1)
     per_token = kv_bytes_per_token(arch, "f16", include_swa=True) * dtype_bytes // BF16
-    requested = int(device.memory_bytes * util)
+    requested = share_bytes(device, util)
     activation = activation_peak_bytes(arch, tokens, seqs, sampler)
     eager = bool(choices.get("enforce_eager"))
     graphs = CUDAGRAPH_BYTES if profile.default("cudagraph_profiling") and not eager else 0
@@ -107,7 +119,7 @@ def vllm_memory(arch: ModelArch, base: dict, profile, device: Device, choices: d
     settings = {"gpu_memory_utilization": util, "max_model_len": max_model_len, "max_num_seqs": seqs,
                 "max_num_batched_tokens": tokens, "block_size": block, "kv_cache_dtype": dtype,
                 "enforce_eager": eager, "topk_topp_sampler": sampler, "cudagraph_memory_estimated": bool(graphs),
-                "cudagraph_bytes": graphs, "activation_peak_bytes": activation}
+                "cudagraph_bytes": graphs, "activation_peak_bytes": activation, "share_bytes": requested}
     settings["flags"] = (f"vllm serve --gpu-memory-utilization {util:g} --max-model-len {max_model_len} "
                          f"--max-num-seqs {seqs} --max-num-batched-tokens {tokens} --block-size {block} "
                          f"--kv-cache-dtype {dtype}" + (" --enforce-eager" if eager else ""))
