@@ -29,9 +29,7 @@ NOTEBOOKS = {
     "03_kv_cache_growth.ipynb": [(dict(control_description="GPU / device"), check_kv, "nb03_kv_explorer.png")],
     "07_choosing_your_setup.ipynb": [
         (dict(control_description="Quantization", chart="table"), check_gpu_chooser, "nb07_gpu_chooser.png"),
-        (dict(control_description="System RAM"), check_offload, "nb07_cpu_offload.png"),
-        (dict(control_description="Requests per day", verdict_fallback="Break-even"), check_cost,
-         "nb07_cost_break_even.png")],
+        (dict(control_description="System RAM"), check_offload, "nb07_cpu_offload.png")],
 }
 
 
