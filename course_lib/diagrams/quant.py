@@ -47,7 +47,7 @@ def q4_k_superblock(block: np.ndarray, title: str = "a Q4_K super-block"):
 
     block = np.asarray(block, dtype=np.uint8).reshape(1, -1)
     fields = q4_k_fields()
-    fig = plt.figure(figsize=(9, 6.2), facecolor="white", layout="constrained")
+    fig = plt.figure(figsize=(10, 6.8), facecolor="white", layout="constrained")
     strip, bits, values = fig.subplots(3, 1, height_ratios=[0.7, 1.3, 1.6])
     start = 0
     colors = ["#c44e52", "#dd8452", "#8172b3", "#55a868"]

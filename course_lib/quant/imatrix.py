@@ -151,7 +151,7 @@ def collect_imatrix(model=None, text: str | None = None, n_ctx: int = 512, max_c
         imatrix.add(name, tensor_rows(inputs))
         return True
 
-    with Runner(model, n_ctx=n_ctx, n_batch=64, observer=observe) as runner:
+    with Runner(model, n_ctx=n_ctx, n_batch=128, observer=observe) as runner:  # 128 MB of logits at a time
         tokens = runner.tokenize(text if text is not None else perplexity_text())
         n_chunks = len(tokens) // n_ctx if max_chunks is None else min(max_chunks, len(tokens) // n_ctx)
         if n_chunks < 1:
