@@ -66,11 +66,34 @@ def stacked_memory_bar(ax, parts, unit: int, unit_label: str) -> float:
     return left
 
 
+def opaque_png(fig) -> bytes:
+    """The figure as a PNG on white, edge to edge.
+
+    The inline backend's transparency follows whatever rcParams the notebook ran
+    before, and a tight crop that reaches past the figure (a long title) leaves
+    transparent margins; a calculator's chart must read the same in a dark
+    theme, the app and exported HTML, so it is flattened onto white here.
+    """
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", facecolor="white", bbox_inches="tight")
+    image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGBA")
+    flat = Image.new("RGBA", image.size, "white")
+    flat.alpha_composite(image)
+    out = io.BytesIO()
+    flat.convert("RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
 def show(fig) -> None:
     """Display a figure inside an Output widget and let pyplot forget it (the widget keeps the image)."""
     import matplotlib.pyplot as plt
+    from IPython.display import Image, display
 
-    plt.show()
+    display(Image(data=opaque_png(fig)))
     plt.close(fig)
 
 
