@@ -16,9 +16,9 @@ TOKEN_FILE=/opt/tljh/config/llm-course-class.token
 [ -s "$TOKEN_FILE" ] || (umask 077 && openssl rand -hex 32 > "$TOKEN_FILE")
 install -m 0644 deploy/tljh/llm_course.py /opt/tljh/config/jupyterhub_config.d/llm_course.py
 # Each learner's limits, from the course's measured notebook peaks
-# (measured 2026-11-28 on 2 cores, load average 2.1; the heaviest: notebooks/05_openai_compatible_serving.ipynb):
+# (measured 2026-11-28 on 2 cores, load average 0.59; the heaviest: notebooks/05_openai_compatible_serving.ipynb):
 # the heaviest notebook's peak plus the Jupyter server, and the cores the notebooks are sized for.
-tljh-config set limits.memory 1600M
+tljh-config set limits.memory 1472M
 tljh-config set limits.cpu 2
 tljh-config set services.cull.timeout 3600
 tljh-config set services.cull.every 600
