@@ -182,3 +182,9 @@ def test_widget_redraws_names_its_settings_and_follows_the_engine():
     assert "Assumes vllm " in verdict.value
     controls["Model:"].value = "deepseek-v3"  # no catalogue GPU holds it: said, not drawn
     assert "does not fit one RTX 4090" in verdict.value
+
+
+def test_a_short_wait_is_never_printed_as_zero():
+    from course_lib.choose.capacity import seconds
+
+    assert [seconds(s) for s in (0.0004, 0.003, 0.04, 1.8, 16)] == ["0.4 ms", "3 ms", "0.04 s", "1.8 s", "16 s"]

@@ -73,7 +73,9 @@ def notebook_peaks() -> tuple[dict, tuple[NotebookPeak, ...]]:
 
 
 def seconds(s: float) -> str:
-    """A wait, to the precision that matters: 0.04 s, 1.8 s, 16 s."""
+    """A wait, to the precision that matters: 3 ms, 0.04 s, 1.8 s, 16 s (never '0.00 s')."""
+    if s < 0.01:
+        return f"{s * 1000:.1g} ms" if s * 1000 < 1 else f"{s * 1000:.0f} ms"
     return f"{s:.2f} s" if s < 1 else f"{s:.1f} s" if s < 10 else f"{s:.0f} s"
 
 
