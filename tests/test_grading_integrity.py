@@ -348,6 +348,25 @@ def test_sandbox_without_bubblewrap_is_a_one_line_error(tmp_path, monkeypatch):
     assert "needs bubblewrap" in result.stderr and not (tmp_path / "g.csv").exists()
 
 
+def test_a_sandbox_binds_back_what_the_kernel_needs_under_tmp_and_still_hides_the_tests(tmp_path, monkeypatch):
+    """A clone, a virtual environment or a HOME under /tmp (CI, a throwaway HOME) must survive the sandbox's fresh
+    /tmp, read-only; the hidden tests are emptied after the bindings, so a binding above them cannot reveal them."""
+    from course_lib.grading import session
+
+    checkout = tmp_path / "clone"
+    hidden = checkout / "grading_hidden"
+    hidden.mkdir(parents=True)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.setattr(session, "kernel_needs", lambda: [checkout, Path("/usr"), tmp_path / "absent"])
+    command = session.sandbox_prefix("bwrap", workdir, [hidden])
+    args = [command[i:i + 3] for i in range(len(command) - 2)]
+    bound, tmpfs = args.index(["--ro-bind", str(checkout), str(checkout)]), command.index("/tmp") - 1
+    assert command[tmpfs] == "--tmpfs" and tmpfs < bound < command.index("--bind")
+    assert command.index(str(hidden)) > bound and command[command.index(str(hidden)) - 1] == "--tmpfs"
+    assert ["--ro-bind", "/usr", "/usr"] not in args and str(tmp_path / "absent") not in command
+
+
 def test_frames_are_length_prefixed_json():
     from course_lib.grading.runner import HEADER, frame
 

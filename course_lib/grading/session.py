@@ -77,10 +77,24 @@ def find_bwrap() -> str:
     return found
 
 
+def kernel_needs() -> list[Path]:
+    """What a kernel reads to run at all: the Python environment, the course's code and the model cache."""
+    import course_lib
+    from course_lib.runtime.models import cache_dir
+
+    return [Path(sys.prefix), Path(sys.base_prefix), Path(course_lib.__file__).resolve().parents[1], cache_dir()]
+
+
 def sandbox_prefix(bwrap: str, workdir: Path, hide: list[Path]) -> list[str]:
     """The bubblewrap command line that runs a kernel in `workdir` with `hide` made empty."""
     command = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-               "--size", str(SANDBOX_TMP_BYTES), "--tmpfs", "/tmp", "--bind", str(workdir), str(workdir)]
+               "--size", str(SANDBOX_TMP_BYTES), "--tmpfs", "/tmp"]
+    # A fresh /tmp would hide a checkout, a virtual environment or a HOME that lives under /tmp (a CI clone, a
+    # throwaway HOME): bind those back read-only. The hidden tests are emptied after, so a binding cannot reveal them.
+    for path in kernel_needs():
+        if path.is_relative_to("/tmp") and path.exists():
+            command += ["--ro-bind", str(path), str(path)]
+    command += ["--bind", str(workdir), str(workdir)]
     for path in hide:
         if path.is_dir():
             command += ["--tmpfs", str(path)]

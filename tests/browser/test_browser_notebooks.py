@@ -28,7 +28,8 @@ NOTEBOOKS = {
         (dict(control_description="Tensor"), check_quant_explorer, "nb02_quant_explorer.png")],
     "03_kv_cache_growth.ipynb": [(dict(control_description="GPU / device"), check_kv, "nb03_kv_explorer.png")],
     "07_choosing_your_setup.ipynb": [
-        (dict(control_description="Quantization", chart="table"), check_gpu_chooser, "nb07_gpu_chooser.png"),
+        (dict(control_description="Quantization", chart="table", without="Learners"), check_gpu_chooser,
+         "nb07_gpu_chooser.png"),
         (dict(control_description="System RAM"), check_offload, "nb07_cpu_offload.png")],
 }
 
