@@ -67,3 +67,24 @@ def test_typing_a_memory_size_leaves_the_device_choice():
     assert device.index == 0 and device.label == "(type a size below)"
     device.index = 1
     assert memory.value == round(device.value.memory_bytes / 1e9, 1) and device.index == 1
+
+
+def test_a_calculator_chart_is_opaque_whatever_the_figure_says():
+    """A figure drawn with a transparent background and a title wider than itself still shows white corners."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from course_lib.widgets.style import opaque_png
+
+    fig, ax = plt.subplots(figsize=(3, 2), facecolor=(1, 1, 1, 0))
+    ax.set_title("a title much wider than this small figure, as a long model and engine name makes it")
+    image = Image.open(io.BytesIO(opaque_png(fig)))
+    plt.close(fig)
+    w, h = image.size
+    assert image.mode == "RGB" and w > 3 * 72  # flattened, and the tight crop kept the whole title
+    assert all(image.getpixel(p) == (255, 255, 255) for p in [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)])
