@@ -50,10 +50,16 @@ def _print_table(est, out, device) -> None:
              else [("overhead (compute + output buffers)", "overhead_bytes")])
     for label, key in rows + [("total", "total_bytes")]:
         print(f"  {label:38s} {format_bytes(out[key])}")
-    print(f"  KV per token: {est.kv_bytes_per_token:,} bytes")
+    windowed = vllm and "sliding" in est.engine_settings["kv_cache_groups"]
+    print(f"  KV per token: {est.kv_bytes_per_token:,} bytes"
+          + (" (every layer, until the sliding-window layers reach their window)" if windowed else ""))
     if vllm:
         print(f"  KV pool: {est.kv_pool_tokens:,} tokens; maximum concurrency for {est.n_ctx:,} tokens per request: "
               f"{est.max_concurrency_x:.2f}x")
+        s = est.engine_settings
+        print(f"  KV cache groups: {s['kv_cache_groups']}; one request of {est.n_ctx:,} tokens holds "
+              f"{s['kv_blocks_per_request']:,} blocks, {format_bytes(s['kv_bytes_per_request'])}, of the pool's "
+              f"{s['kv_blocks']:,}")
         print(f"  the {est.concurrency} x {est.n_ctx:,} tokens asked for need {format_bytes(est.need_bytes)} of it "
               "(weights, activations, CUDA graphs and their KV)")
     if out["model_max_context"] and est.n_ctx > out["model_max_context"]:

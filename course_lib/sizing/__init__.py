@@ -34,7 +34,7 @@ from course_lib.sizing.offload import OffloadSplit, offload_split, require_layer
 from course_lib.sizing.paged import Request, ServingResult, Waste, allocation_waste, sample_requests, simulate_serving
 from course_lib.sizing.params import ParamCount, count_params, param_count
 from course_lib.sizing.speed import bytes_read_per_token, decode_tok_s_bound
-from course_lib.sizing.vllm import activation_peak_bytes, batch_defaults, pool_holds
+from course_lib.sizing.vllm import KVLayout, activation_peak_bytes, batch_defaults, kv_layout, pool_holds
 from course_lib.sizing.weights import (GPU_FORMATS, HEADER_BYTES_PER_VOCAB, Tensor, WeightsEstimate, bits_per_weight,
                                        file_tensors, gguf_file_bytes, gguf_tensors, list_quants, normalize_quant,
                                        preset_tensor_type, tensor_sizes, weights_bytes)
@@ -106,6 +106,8 @@ __all__ = [
     "batch_defaults",
     "activation_peak_bytes",
     "pool_holds",
+    "KVLayout",
+    "kv_layout",
     "DEFAULT_CONTEXT",
     "VLLM_ONLY_KEYS",
     "DEFAULT_HEADROOM",

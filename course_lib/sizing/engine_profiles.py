@@ -158,7 +158,8 @@ def _ollama_server(version: str, build: str, lines: dict, graph: GraphWorkspace)
         graph)
 
 
-def _vllm(version: str, summary: str, utilization: Default, cudagraphs: Default, sampler: Default) -> EngineProfile:
+def _vllm(version: str, summary: str, utilization: Default, cudagraphs: Default, sampler: Default,
+          hybrid: Default, group_size: Default, token_report: Default) -> EngineProfile:
     return EngineProfile(
         "vllm", version, VLLM, summary,
         {
@@ -171,6 +172,9 @@ def _vllm(version: str, summary: str, utilization: Default, cudagraphs: Default,
             "cudagraph_profiling": cudagraphs,
             "enforce_eager": Default(False, "ModelConfig.enforce_eager False: CUDA graphs are captured"),
             "topk_topp_sampler": sampler,
+            "hybrid_kv_cache_manager": hybrid,
+            "kv_group_size": group_size,
+            "kv_tokens_report": token_report,
         })
 
 
@@ -213,7 +217,13 @@ PROFILES = [
           Default(False, "CUDA graphs captured after the pool is sized: they use the (1 - utilization) slack"),
           Default("pytorch", "vllm/v1/sample/ops/topk_topp_sampler.py L34-59 (0.10.1.1): FlashInfer only when "
                              "it is installed, and `pip install vllm` leaves it out (flashinfer-python is the "
-                             "wheel's [flashinfer] extra); the PyTorch sampler sorts the vocabulary")),
+                             "wheel's [flashinfer] extra); the PyTorch sampler sorts the vocabulary"),
+          Default(True, "vllm/config/__init__.py L3653-3684 (0.10.1.1): SchedulerConfig.disable_hybrid_kv_cache_"
+                        "manager False, turned on only off CUDA/ROCm, with a KV connector or KV events"),
+          Default("min", "vllm/v1/core/kv_cache_utils.py L966 (0.10.1.1): group_size = the rarest attention "
+                         "type's layer count"),
+          Default("blocks per group", "vllm/v1/core/kv_cache_utils.py L1011 (0.10.1.1): 'GPU KV cache size' = "
+                                      "num_blocks // number of groups * block_size")),
     _vllm("0.21.0",
           "vLLM from 0.21: the same pool, but the utilization default rose to 0.92 and CUDA-graph memory is "
           "estimated and taken from the pool before it is sized",
@@ -222,5 +232,11 @@ PROFILES = [
                         "enabled (default since v0.21.0)'"),
           Default("flashinfer", "vllm/envs.py L48 (0.21.0): VLLM_USE_FLASHINFER_SAMPLER defaults to True, and "
                                 "topk_topp_sampler.py L39-49 then samples with FlashInfer, a requirement of the "
-                                "wheel (flashinfer-python==0.6.8.post1)")),
+                                "wheel (flashinfer-python==0.6.8.post1)"),
+          Default(True, "vllm/config/vllm.py L1311-1357 (0.21.0): disable_hybrid_kv_cache_manager None resolves "
+                        "to False on CUDA/ROCm without a KV connector or chunked local attention"),
+          Default("min, or max within 1.5x", "vllm/v1/core/kv_cache_utils.py L1136-1147 (0.21.0): the rarest "
+                                            "type's count, or the commonest's when it is under 1.5x that"),
+          Default("concurrency x max_model_len", "vllm/v1/core/kv_cache_utils.py L1701-1708 (0.21.0): 'GPU KV "
+                                                 "cache size' = int(max concurrency * max_model_len)")),
 ]

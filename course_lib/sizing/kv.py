@@ -86,7 +86,7 @@ def _layer_row_bytes(arch: ModelArch, tk: CacheType, tv: CacheType) -> tuple[int
             tv.row_bytes(arch.v_head_dim) * arch.n_kv_heads)
 
 
-def _layer_groups(arch: ModelArch) -> tuple[list[int], list[int]]:
+def layer_groups(arch: ModelArch) -> tuple[list[int], list[int]]:
     """(full-attention layers, sliding-window layers) that keep a KV cache."""
     skip = set(arch.no_kv_layers)
     swa = set(arch.swa_layers) if arch.sliding_window else set()
@@ -106,7 +106,7 @@ def kv_bytes_per_token(arch: ModelArch, type_k: str = "f16", type_v: str | None 
     """
     tk = cache_type(type_k)
     tv = cache_type(type_v if type_v is not None else type_k)
-    full, local = _layer_groups(arch)
+    full, local = layer_groups(arch)
     k, v = _layer_row_bytes(arch, tk, tv)
     return (len(full) + (len(local) if include_swa else 0)) * (k + v)
 
@@ -156,7 +156,7 @@ def kv_caches(arch: ModelArch, n_ctx: int, n_seq: int = 1, type_k: str = "f16", 
     tk = cache_type(type_k)
     tv = cache_type(type_v if type_v is not None else type_k)
     k, v = _layer_row_bytes(arch, tk, tv)
-    full, local = _layer_groups(arch)
+    full, local = layer_groups(arch)
     caches = []
     if full:
         cells = int(n_ctx) * int(n_seq)

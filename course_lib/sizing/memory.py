@@ -82,7 +82,8 @@ class MemoryEstimate:
         """KV bytes the sequences themselves fill: llama.cpp's cache, or the part of vLLM's pool they use."""
         if self.kv_pool_tokens is None:
             return self.kv_cache_bytes
-        return self.kv_bytes_per_token * self.n_ctx * self.concurrency
+        # whole blocks in every KV cache group; a sliding-window group holds only its window's
+        return self.engine_settings["kv_bytes_per_request"] * self.concurrency
 
     @property
     def need_bytes(self) -> int:
