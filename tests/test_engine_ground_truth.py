@@ -29,6 +29,15 @@ why they are what they are:
   GiB, modelled within 2%), CUDA graphs and what CUDA keeps back of the card
   are assumptions, and vLLM's memory outside PyTorch (cuBLAS workspaces, loaded
   kernels: 0.07-0.35 GiB where the logs print it) is not modelled.
+* vLLM's KV layout ("of its pool"): exact. The pool vLLM printed, cut into
+  blocks and KV cache groups as the course's layout cuts it, gives the tokens
+  and concurrency vLLM printed, up to the rounding of the printed pool (two
+  decimals of GiB) and of the printed concurrency (two decimals). This holds
+  for sliding-window models under the hybrid KV-cache manager too (Gemma 3 27B:
+  seven groups of ten layers). One exception: Phi-3 mini's config gives every
+  layer a 2,047-token window, which vLLM applies and llama.cpp ignores (it
+  disables Phi-3's window); the catalogue describes the model as llama.cpp runs
+  it, so its printed concurrency (8.67x, its window blocks) is not compared.
 * Ollama's own total (memory.required.full, "total memory"): from 20% above
   the course's figure to 5% below it. The course predicts what llama.cpp
   allocates (checked above); Ollama's figure is its scheduler's estimate,
@@ -49,7 +58,8 @@ import pytest
 
 from course_lib.sizing.ground_truth import (GROUND_TRUTH_FILE, compare, error_table, format_error_table,
                                             load_ground_truth, predict)
-from course_lib.units import MIB
+from course_lib.sizing.vllm import layout_of, pool_figures
+from course_lib.units import GIB, MIB
 
 SHIPPED = Path(__file__).resolve().parents[1] / "course_lib" / "data" / GROUND_TRUTH_FILE
 # A table being harvested can be checked before it ships: LLM_COURSE_GROUND_TRUTH=path/to/table.json.
@@ -108,6 +118,35 @@ def test_within_the_stated_tolerance(setups, comparisons, quantity):
             assert -allowed <= c.error <= OLLAMA_ESTIMATE_BELOW, f"{c.setup}: {quantity} {c.error:+.2%}"
             continue
         assert abs(c.error) <= allowed, f"{c.setup}: {quantity} {c.error:+.2%} (allowed {allowed:.0%})"
+
+
+# vLLM applies Phi-3 mini's 2,047-token window to every layer; the catalogue follows llama.cpp, which ignores it.
+WINDOW_NOT_IN_CATALOGUE = {"phi-3-mini"}
+
+
+def test_vllm_layout_turns_its_printed_pool_into_its_printed_tokens_and_concurrency(setups):
+    checked, hybrid = 0, 0
+    for row in setups:
+        p = row["printed"]
+        if row["engine"] != "vllm" or not p.get("vllm_available_kv_bytes"):
+            continue
+        if int(row["settings"].get("tensor_parallel_size") or 1) != 1:
+            continue
+        est = predict(row)
+        s, layout = est.engine_settings, layout_of(est)
+        pool, half = int(p["vllm_available_kv_bytes"]), 0.005 * GIB  # printed to two decimals of GiB
+        low, high = (pool_figures(layout, int(pool + d), s["block_size"], est.n_ctx, s["kv_tokens_report"])
+                     for d in (-half, half))
+        if p.get("vllm_kv_tokens"):
+            assert low[2] <= p["vllm_kv_tokens"] <= high[2], (row["id"], low[2], p["vllm_kv_tokens"], high[2])
+        same_length = p.get("vllm_max_concurrency_for_tokens") in (None, est.n_ctx)
+        if p.get("vllm_max_concurrency_x") and same_length and row["model"] not in WINDOW_NOT_IN_CATALOGUE:
+            printed = p["vllm_max_concurrency_x"]
+            assert low[1] - 0.005 <= printed <= high[1] + 0.005, (row["id"], low[1], printed, high[1])
+        checked += 1
+        hybrid += len(layout.groups) > 1
+    if TABLE == SHIPPED:
+        assert checked >= 10 and hybrid >= 1
 
 
 def test_print_the_error_table(comparisons):

@@ -28,7 +28,7 @@ GPU_ENGINES = ("llama-server", "ollama", "vllm")
 ENGINES = (*GPU_ENGINES, "llama-cpp-python")
 MIN_ROWS, MIN_PER_GPU_ENGINE = 30, 8
 REQUIRED = {"id", "source", "engine", "engine_version", "model", "quant", "gpu", "settings", "printed", "log"}
-OPTIONAL = {"settings_sources", "notes"}
+OPTIONAL = {"settings_sources", "notes", "scope"}
 # What an engine prints in binary units; vLLM's V0 worker labels GiB "GB" (model_runner.py divides by 2**30).
 UNIT = {"B": 1, "KiB": 1024, "MiB": MIB, "GiB": GIB, "GB": GIB}
 BYTE_KEYS = {

@@ -22,10 +22,13 @@ from course_lib.errors import CourseError
 from course_lib.sizing.catalogue import Device, get_device
 from course_lib.sizing.engines import engine_versions, get_profile
 from course_lib.sizing.memory import MemoryEstimate, estimate
-from course_lib.sizing.vllm import CUDA_SHORTFALL_BYTES
+from course_lib.sizing.vllm import CUDA_SHORTFALL_BYTES, layout_of, pool_figures
 from course_lib.sizing.weights import tensor_sizes
 
 GROUND_TRUTH_FILE = "engine_ground_truth.json"
+# A row whose weights and profiling run the course does not model (another vendor's GPU, a multimodal
+# checkpoint) checks only how vLLM cut the pool it printed into blocks, groups and requests.
+KV_LAYOUT_ONLY = "kv_layout"
 
 
 def load_ground_truth(path=None) -> list[dict]:
@@ -152,11 +155,21 @@ def compare(row: dict) -> list[Comparison]:
     kv = p.get("kv_bytes") or (p["kv_k_bytes"] + p["kv_v_bytes"] if p.get("kv_k_bytes") and p.get("kv_v_bytes")
                                else p.get("ollama_kv_bytes"))
     if row["engine"] == "vllm":
-        add("vLLM weights", p.get("vllm_model_bytes"), est.weights_bytes)
-        add("vLLM pool", p.get("vllm_available_kv_bytes"), est.kv_pool_bytes)
-        add("vLLM tokens", p.get("vllm_kv_tokens"), est.kv_pool_tokens)
-        if p.get("vllm_max_concurrency_for_tokens") in (None, est.n_ctx):
-            add("vLLM concurrency", p.get("vllm_max_concurrency_x"), est.max_concurrency_x)
+        same_length = p.get("vllm_max_concurrency_for_tokens") in (None, est.n_ctx)
+        if row.get("scope") != KV_LAYOUT_ONLY:
+            add("vLLM weights", p.get("vllm_model_bytes"), est.weights_bytes)
+            add("vLLM pool", p.get("vllm_available_kv_bytes"), est.kv_pool_bytes)
+            add("vLLM tokens", p.get("vllm_kv_tokens"), est.kv_pool_tokens)
+            if same_length:
+                add("vLLM concurrency", p.get("vllm_max_concurrency_x"), est.max_concurrency_x)
+        if p.get("vllm_available_kv_bytes") and int((row.get("settings") or {}).get("tensor_parallel_size") or 1) == 1:
+            # The layout alone: the pool vLLM printed, cut into blocks and groups as the course's layout cuts it.
+            s = est.engine_settings
+            _, concurrency, tokens = pool_figures(layout_of(est), int(p["vllm_available_kv_bytes"]), s["block_size"],
+                                                  est.n_ctx, s["kv_tokens_report"])
+            add("vLLM tokens of its pool", p.get("vllm_kv_tokens"), tokens)
+            if same_length:
+                add("vLLM concurrency of its pool", p.get("vllm_max_concurrency_x"), concurrency)
         return out
     add("KV cache", kv, est.kv_cache_bytes)
     if not partially_offloaded(row):
@@ -189,7 +202,7 @@ def error_table(comparisons: list[Comparison]) -> list[dict]:
 
 
 def format_error_table(rows: list[dict]) -> str:
-    lines = [f"{'engine':<18} {'quantity':<18} {'setups':>6} {'median |error|':>15} {'worst':>8}"]
-    lines += [f"{r['engine']:<18} {r['quantity']:<18} {r['setups']:>6} {r['median']:>15.2%} {r['worst']:>+8.2%}"
+    lines = [f"{'engine':<18} {'quantity':<28} {'setups':>6} {'median |error|':>15} {'worst':>8}"]
+    lines += [f"{r['engine']:<18} {r['quantity']:<28} {r['setups']:>6} {r['median']:>15.2%} {r['worst']:>+8.2%}"
               for r in rows]
     return "\n".join(lines)

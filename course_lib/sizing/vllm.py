@@ -156,6 +156,23 @@ def kv_layout(arch: ModelArch, dtype_bytes: int, block: int, max_model_len: int,
     return KVLayout(groups, size, padding, page, per_request)
 
 
+def pool_figures(layout: KVLayout, pool_bytes: int, block: int, max_model_len: int,
+                 report: str = TOKEN_REPORTS[1]) -> tuple[int, float, int]:
+    """(blocks, maximum concurrency, "GPU KV cache size" tokens) of a pool of `pool_bytes`, as vLLM computes them
+    (get_num_blocks, get_max_concurrency_for_kv_cache_config, and the report `report` names)."""
+    blocks = max(pool_bytes, 0) // layout.block_bytes
+    concurrency = blocks / layout.blocks_per_request
+    tokens = int(concurrency * max_model_len) if report == TOKEN_REPORTS[1] else blocks // len(layout.groups) * block
+    return blocks, concurrency, tokens
+
+
+def layout_of(est) -> KVLayout:
+    """The KV layout behind a vLLM estimate, from the settings it names."""
+    s = est.engine_settings
+    return kv_layout(est.arch, KV_DTYPE_BYTES[s["kv_cache_dtype"]], s["block_size"], est.n_ctx,
+                     s["max_num_batched_tokens"], s["hybrid_kv_cache_manager"], s["kv_group_size"])
+
+
 def vllm_memory(arch: ModelArch, base: dict, profile, device: Device, choices: dict) -> dict:
     """The MemoryEstimate fields of a vLLM instance on `device` serving `base['n_ctx']`-token requests."""
     if device.kind != "gpu":
@@ -194,17 +211,13 @@ def vllm_memory(arch: ModelArch, base: dict, profile, device: Device, choices: d
     eager = bool(choices.get("enforce_eager"))
     graphs = CUDAGRAPH_BYTES if profile.default("cudagraph_profiling") and not eager else 0
     pool = requested - base["weights_bytes"] - activation - graphs
-    blocks = max(pool, 0) // layout.block_bytes
-    concurrency_x = blocks / layout.blocks_per_request  # get_max_concurrency_for_kv_cache_config
-    if report == TOKEN_REPORTS[1]:
-        pool_tokens = int(concurrency_x * max_model_len)
-    else:
-        pool_tokens = blocks // len(layout.groups) * block
+    blocks, concurrency_x, pool_tokens = pool_figures(layout, pool, block, max_model_len, report)
     settings = {"gpu_memory_utilization": util, "max_model_len": max_model_len, "max_num_seqs": seqs,
                 "max_num_batched_tokens": tokens, "block_size": block, "kv_cache_dtype": dtype,
                 "enforce_eager": eager, "topk_topp_sampler": sampler, "cudagraph_memory_estimated": bool(graphs),
                 "cudagraph_bytes": graphs, "activation_peak_bytes": activation, "share_bytes": requested,
-                "hybrid_kv_cache_manager": hybrid, "kv_cache_groups": layout.describe(), "kv_blocks": blocks,
+                "hybrid_kv_cache_manager": hybrid, "kv_group_size": chosen("kv_group_size"),
+                "kv_tokens_report": report, "kv_cache_groups": layout.describe(), "kv_blocks": blocks,
                 "kv_blocks_per_request": layout.blocks_per_request,
                 "kv_bytes_per_request": layout.blocks_per_request * layout.block_bytes}
     settings["flags"] = (f"vllm serve --gpu-memory-utilization {util:g} --max-model-len {max_model_len} "
