@@ -26,6 +26,9 @@ def _verdict(est, answer, dev, ctx: int, speed: float) -> str:
     if est.kv_pool_tokens is not None:
         text += (f". &nbsp; KV pool: {est.kv_pool_tokens:,} tokens, {est.max_concurrency_x:.2f}x requests of "
                  f"{est.n_ctx:,} tokens")
+        groups = est.engine_settings.get("kv_cache_groups", "")
+        if "sliding" in groups:  # the hybrid KV-cache manager: say why the pool holds more than every layer would
+            text += f" ({groups})"
     return text
 
 
